@@ -1,0 +1,14 @@
+"""ECG image -> heart-attack risk: the app's router (each page is its own file in pages/)."""
+
+import streamlit as st
+
+st.set_page_config(page_title="ECG image risk estimate (teaching tool)", page_icon="🫀", layout="wide")
+
+pages = [
+    st.Page("pages/analyze.py", title="Analyze", icon="🩺", default=True),
+    st.Page("pages/preprocessing.py", title="Preprocessing", icon="🧹"),
+    st.Page("pages/explain.py", title="Explain", icon="🔎"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/model_card.py", title="Model card", icon="📄"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,130 @@
+"""Per-stage timings and peak memory on standard inputs made by ``synth`` (no data needed).
+
+Cases: a 1-megapixel flat scan and a 12-megapixel phone photo (JPEG), each through loading,
+the image pipeline, the model and Grad-CAM. Each case runs in a fresh process so its peak
+memory is its own; the peak is read from the kernel's high-water mark after a warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _read_hwm_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def make_case(name: str) -> bytes:
+    """The encoded file of a standard input."""
+    import cv2
+
+    from .synth import PhotoParams, example_printout, photograph
+
+    if name == "scan_1mp":
+        printout, _, _ = example_printout(True, seed=1, dpi=102.0)
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(printout.rgb, cv2.COLOR_RGB2BGR))
+        return buf.tobytes()
+    if name == "photo_12mp":
+        printout, signals, _ = example_printout(True, seed=2, dpi=300.0)
+        params = PhotoParams(frame_wh=(4000, 3000), rotation_deg=6.0, tilt_x_deg=12.0, tilt_y_deg=-6.0,
+                             page_fill=0.8, shading=0.3, blur_sigma_px=1.0, noise_sigma=3.0, jpeg_quality=88, seed=3)
+        return photograph(printout, signals, params, {}).encoded
+    raise ValueError(f"unknown bench case {name!r}")
+
+
+def _run_case(name: str, repeats: int, weights: str | None, queue: Any) -> None:
+    import torch
+
+    from .explain import compute_cam
+    from .imaging import run_pipeline
+    from .io import load_image
+    from .predict import Predictor
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    data = make_case(name)
+    predictor = Predictor(weights)
+    loaded = load_image(data)
+    result = run_pipeline(loaded, predictor.pipeline_config, keep_stages=False)
+    x = result.model_input
+    if x is None:
+        queue.put({"case": name, "error": "the pipeline refused the standard input: " + result.gate.message})
+        return
+    predictor.risk_of(x)
+    compute_cam(predictor.model, x, 1, lock=predictor.lock)
+    base_mb = _read_hwm_mb()
+    reset = _reset_hwm()
+    timings: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        loaded = load_image(data)
+        t1 = time.perf_counter()
+        result = run_pipeline(loaded, predictor.pipeline_config, keep_stages=False)
+        t2 = time.perf_counter()
+        assert result.model_input is not None
+        predictor.risk_of(result.model_input)
+        t3 = time.perf_counter()
+        compute_cam(predictor.model, result.model_input, 1, lock=predictor.lock)
+        t4 = time.perf_counter()
+        row = {"load_ms": (t1 - t0) * 1e3, "pipeline_ms": (t2 - t1) * 1e3, "model_ms": (t3 - t2) * 1e3,
+               "gradcam_ms": (t4 - t3) * 1e3, "total_ms": (t4 - t0) * 1e3}
+        for k, v in result.timings_ms.items():
+            row[f"stage_{k}_ms"] = v
+        for k, v in row.items():
+            timings.setdefault(k, []).append(v)
+    out: dict[str, Any] = {k: statistics.median(v) for k, v in timings.items()}
+    out["input_megapixels"] = loaded.original_size[0] * loaded.original_size[1] / 1e6
+    out["file_kb"] = len(data) / 1024.0
+    out["peak_rss_mb"] = _read_hwm_mb()
+    out["peak_rss_before_case_mb"] = base_mb
+    out["peak_reset"] = reset
+    queue.put({"case": name, "stats": out})
+
+
+def run_bench(repeats: int = 5, weights: str | None = None,
+              cases: tuple[str, ...] = ("scan_1mp", "photo_12mp")) -> dict[str, Any]:
+    """Median timings (ms) per stage and peak resident memory (MB) per case."""
+    ctx = mp.get_context("spawn")
+    results: dict[str, Any] = {}
+    for name in cases:
+        queue = ctx.Queue()
+        proc = ctx.Process(target=_run_case, args=(name, repeats, weights, queue))
+        proc.start()
+        msg = queue.get(timeout=900)
+        proc.join()
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        results[name] = msg["stats"]
+    return {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "repeats": repeats,
+        "cases": results,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_bench(), indent=1))

@@ -1,0 +1,87 @@
+"""Grad-CAM on the last conv block, and overlays on the cleaned page and the original photo."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM
+from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+
+from .model import ECGNet
+
+CAM_METHODS: dict[str, Any] = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "hirescam": HiResCAM,
+    "eigencam": EigenCAM,
+}
+
+
+def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "gradcam",
+                lock: threading.Lock | None = None) -> np.ndarray:
+    """Saliency for ``target_label`` (1 risky, 0 normal) on one input, in [0, 1].
+
+    Args:
+        model: the network; its last conv block is hooked for the duration of the call.
+        x: H x W float input in [0, 1].
+        lock: held while hooks are attached, so a model shared between sessions never has
+            two sets of hooks (or a plain forward pass caught by another session's hooks).
+
+    Returns:
+        H x W float32 map at the input's size.
+    """
+    if method not in CAM_METHODS:
+        raise ValueError(f"unknown saliency method {method!r}; choose one of {sorted(CAM_METHODS)}")
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D input, got shape {x.shape}")
+    device = next(model.parameters()).device
+    tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
+    # cuDNN cannot run an LSTM backward pass in eval mode; the CAM needs that backward pass.
+    cudnn_off = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else nullcontext()
+    with (lock or nullcontext()), cudnn_off:
+        was_training = model.training
+        with CAM_METHODS[method](model=model, target_layers=[model.last_conv]) as cam:
+            grayscale = cam(input_tensor=tensor, targets=[BinaryClassifierOutputTarget(int(target_label))])
+        model.train(was_training)
+        model.zero_grad(set_to_none=True)
+    out = np.asarray(grayscale[0], dtype=np.float32)
+    if out.shape != x.shape:
+        out = cv2.resize(out, (x.shape[1], x.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return np.nan_to_num(np.clip(out, 0.0, 1.0))
+
+
+def colorize(cam: np.ndarray, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """RGB uint8 heat map of a [0, 1] map."""
+    u8 = np.clip(cam * 255.0, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(u8, colormap), cv2.COLOR_BGR2RGB)
+
+
+def overlay(rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.45,
+            colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
+    """Blend a heat map over an image; weak saliency fades out instead of tinting the page."""
+    if cam.shape != rgb.shape[:2]:
+        cam = cv2.resize(cam, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    heat = colorize(cam, colormap).astype(np.float32)
+    a = (alpha * np.clip(cam, 0, 1) ** 0.7)[:, :, None]
+    out = rgb.astype(np.float32) * (1 - a) + heat * a
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def cam_on_page(cam: np.ndarray, crop_box: tuple[int, int, int, int], page_hw: tuple[int, int]) -> np.ndarray:
+    """Place the model-input-sized map into the trace area of the working page (zeros elsewhere)."""
+    x0, y0, x1, y1 = crop_box
+    page = np.zeros(page_hw, np.float32)
+    page[y0:y1, x0:x1] = cv2.resize(cam, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return page
+
+
+def cam_on_input(page_cam: np.ndarray, work_to_input: np.ndarray, input_hw: tuple[int, int]) -> np.ndarray:
+    """Map a working-page map back onto the original photo (inverse of the rectification)."""
+    h, w = input_hw
+    return cv2.warpPerspective(page_cam, work_to_input, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)

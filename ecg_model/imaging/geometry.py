@@ -1,0 +1,73 @@
+"""Small geometric helpers shared by the stages: corner order, angles, resizing."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def order_corners(quad: np.ndarray) -> np.ndarray:
+    """Order four corners as top-left, top-right, bottom-right, bottom-left of a landscape page.
+
+    ECG printouts are landscape, so the longer pair of opposite edges is taken as top and
+    bottom; of those, the top one is the one further "up" along its own normal. This stays
+    right for any turn between -90 and 90 degrees, unlike sorting by x + y.
+    """
+    pts = np.asarray(quad, np.float64).reshape(4, 2)
+    centre = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
+    pts = pts[np.argsort(ang)]  # cyclic order (clockwise on screen, since y points down)
+    edges = [(pts[i], pts[(i + 1) % 4]) for i in range(4)]
+    lengths = [float(np.linalg.norm(b - a)) for a, b in edges]
+    long_pair = (0, 2) if lengths[0] + lengths[2] >= lengths[1] + lengths[3] else (1, 3)
+    best = None
+    for idx in long_pair:
+        a, b = edges[idx]
+        if b[0] < a[0] or (b[0] == a[0] and b[1] > a[1]):
+            a, b = b, a
+        d = b - a
+        normal_up = np.array([d[1], -d[0]])
+        height = float(np.dot((a + b) / 2 - centre, normal_up))
+        if best is None or height > best[0]:
+            best = (height, a, b)
+    assert best is not None
+    _, tl, tr = best
+    rest = [p for p in pts if not (np.allclose(p, tl) or np.allclose(p, tr))]
+    # Of the remaining two, bottom-right is the one nearer top-right.
+    if np.linalg.norm(rest[0] - tr) <= np.linalg.norm(rest[1] - tr):
+        br, bl = rest[0], rest[1]
+    else:
+        br, bl = rest[1], rest[0]
+    return np.array([tl, tr, br, bl], np.float64)
+
+
+def horizontal_axis_angle(to_input: np.ndarray, at_xy: tuple[float, float]) -> float:
+    """Angle (degrees, counter-clockwise positive) of the +x axis at ``at_xy`` after mapping.
+
+    Args:
+        to_input: 3x3 homography from working coordinates to input-image coordinates.
+        at_xy: the point (in working coordinates) where the axis is measured.
+    """
+    x, y = at_xy
+    pts = np.array([[[x - 1.0, y], [x + 1.0, y]]], np.float64)
+    mapped = cv2.perspectiveTransform(pts, to_input)[0]
+    dx, dy = mapped[1] - mapped[0]
+    return float(math.degrees(math.atan2(-dy, dx)))
+
+
+def resize_to_long_side(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
+    """Resize so the longer side is ``long_side``; returns (image, factor new/old)."""
+    h, w = img.shape[:2]
+    factor = long_side / max(h, w)
+    if abs(factor - 1.0) < 1e-3:
+        return img, 1.0
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    out = cv2.resize(img, (max(1, int(round(w * factor))), max(1, int(round(h * factor)))),
+                     interpolation=interp)
+    return out, factor
+
+
+def scale_matrix(factor: float) -> np.ndarray:
+    return np.array([[factor, 0, 0], [0, factor, 0], [0, 0, 1]], np.float64)

@@ -1,0 +1,241 @@
+"""Separate the traces from the grid, and measure the grid's pitch (pixels per millimetre)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class InkResult:
+    """The traces (and any dark text) with the grid removed.
+
+    Attributes:
+        ink: float32 H x W in [0, 1], 1 on a trace's core, soft at its edges.
+        mask: uint8 H x W, 255 where ``ink`` is at least one half.
+        threshold: the darkness (0..1) that split traces from grid.
+    """
+
+    ink: np.ndarray
+    mask: np.ndarray
+    threshold: float
+
+
+def darkness(flat_rgb: np.ndarray) -> np.ndarray:
+    """1 - brightest channel: black ink is dark in every channel, coloured grid lines are not."""
+    r, g, b = cv2.split(flat_rgb)
+    brightest = cv2.max(cv2.max(r, g), b)
+    return cv2.convertScaleAbs(brightest, alpha=-1, beta=255).astype(np.float32) * (1.0 / 255.0)
+
+
+def any_darkness(flat_rgb: np.ndarray) -> np.ndarray:
+    """1 - dimmest channel: high on everything printed, grid included."""
+    r, g, b = cv2.split(flat_rgb)
+    dimmest = cv2.min(cv2.min(r, g), b)
+    return cv2.convertScaleAbs(dimmest, alpha=-1, beta=255).astype(np.float32) * (1.0 / 255.0)
+
+
+def _otsu(values: np.ndarray) -> float:
+    hist, edges = np.histogram(values, bins=64, range=(0.0, 1.0))
+    hist = hist.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    total = hist.sum()
+    if total == 0:
+        return 0.5
+    w0 = np.cumsum(hist)
+    w1 = total - w0
+    m0 = np.cumsum(hist * centres)
+    mean0 = m0 / np.maximum(w0, 1e-9)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1e-9)
+    between = w0 * w1 * (mean0 - mean1) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def _hysteresis(dark: np.ndarray, high: float) -> np.ndarray:
+    """Strokes seeded where darkness >= ``high``, grown through connected pixels above a
+    lower level; the lowest level that does not leak into the grid is used.
+
+    A faint, blurred baseline is as light as the grid, but it is connected to the dark QRS
+    complexes; grid lines are not (except where a trace crosses them, which is the leak
+    this guards against: a leak multiplies the stroke area).
+    """
+    seeds = dark >= high
+    seed_area = int(np.count_nonzero(seeds))
+    if seed_area == 0:
+        return np.zeros(dark.shape, np.uint8)
+    best = seeds
+    limit = max(6 * seed_area, 1)
+    for factor in (0.5, 0.6, 0.7, 0.8):
+        low_mask = (dark >= factor * high).astype(np.uint8)
+        n, labels = cv2.connectedComponents(low_mask, connectivity=8)
+        keep = np.zeros(n, bool)
+        keep[np.unique(labels[seeds])] = True
+        keep[0] = False
+        grown = keep[labels]
+        if np.count_nonzero(grown) <= min(limit, 0.12 * dark.size):
+            best = grown
+            break
+    return np.where(best, 255, 0).astype(np.uint8)
+
+
+def line_background(dark: np.ndarray, block: int = 192, quantile: float = 0.2) -> np.ndarray:
+    """Darkness explained by straight horizontal and vertical lines: the grid.
+
+    Along a grid line the darkness is the same for its whole length, so a low quantile of
+    each row (over blocks of ``block`` columns, which tolerates a slight residual tilt) is
+    the horizontal line's darkness there; the same per column gives the vertical lines. A
+    trace covers far less than 80 % of any block of a row, so it is not explained away.
+    """
+    h, w = dark.shape
+
+    def per_row(img: np.ndarray) -> np.ndarray:
+        rows, cols = img.shape
+        nb = max(1, int(round(cols / block)))
+        edges = np.linspace(0, cols, nb + 1).astype(int)
+        out = np.empty_like(img)
+        for a, b in zip(edges[:-1], edges[1:]):
+            seg = img[:, a:b]
+            k = int(quantile * (b - a))
+            out[:, a:b] = np.partition(seg, k, axis=1)[:, k:k + 1]
+        return out
+
+    return np.maximum(per_row(dark), per_row(dark.T).T)
+
+
+def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None) -> InkResult:
+    """Keep the dark traces, drop coloured or grey grid lines and specks.
+
+    Coloured grids are mostly gone in the darkness map already (a red line is bright in the
+    red channel); what remains of any grid is straight and axis-aligned and is subtracted
+    (``line_background``). Strokes are then seeded where the residual is clearly dark (Otsu,
+    clamped) and grown through connected fainter pixels, which keeps blurred baselines.
+    """
+    raw = darkness(flat_rgb)
+    # A slight blur averages out sensor and JPEG noise, which is finer than any stroke.
+    raw = cv2.GaussianBlur(raw, (0, 0), 0.8)
+    dark = np.clip(raw - line_background(raw), 0.0, 1.0)
+    printed = dark[dark > 0.08]
+    thr = _otsu(printed) if printed.size > 100 else 0.4
+    thr = float(np.clip(thr, 0.2, 0.6))
+    mask = _hysteresis(dark, thr)
+    low = float(dark[mask > 0].min()) if mask.any() else thr
+    # Soft ramp from the lowest accepted darkness keeps anti-aliased edges for the model.
+    ink = np.clip((dark - 0.8 * low) / max(thr - 0.8 * low, 1e-3), 0.0, 1.0)
+    ppm = px_per_mm or max(flat_rgb.shape[:2]) / 280.0
+    # Vertical straight runs longer than 20 mm are grid lines or lead separators: a trace
+    # never climbs that far straight. (Horizontal runs cannot be judged this way: a thick
+    # trace's baseline row can run unbroken across a whole strip.)
+    run = max(15, int(20 * ppm))
+    lines = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8))
+    if lines.any():
+        lines = cv2.dilate(lines, np.ones((1, 3), np.uint8))
+        mask = cv2.bitwise_and(mask, cv2.bitwise_not(lines))
+    # Specks (grid dots, paper texture, JPEG noise) smaller than ~0.3 mm^2 go.
+    min_area = max(4, int(0.3 * ppm * ppm))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n > 1:
+        keep = np.zeros(n, bool)
+        keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
+        mask = np.where(keep[labels], 255, 0).astype(np.uint8)
+    # The soft ink only where a kept stroke is near: the grid's faint ramp does not survive.
+    support = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    ink = np.where(support, ink, 0.0).astype(np.float32)
+    return InkResult(ink=ink, mask=mask, threshold=thr)
+
+
+def grid_signal(flat_rgb: np.ndarray, ink_mask: np.ndarray) -> np.ndarray:
+    """Printed-but-not-trace darkness: the grid, as float32 H x W."""
+    any_dark = any_darkness(flat_rgb)
+    trace = cv2.dilate(ink_mask, np.ones((5, 5), np.uint8)) > 0
+    return np.where(trace, 0.0, any_dark).astype(np.float32)
+
+
+def _autocorr(profile: np.ndarray) -> np.ndarray:
+    x = profile.astype(np.float64) - profile.mean()
+    spec = np.fft.rfft(x, 2 * x.size)
+    ac = np.fft.irfft(spec * np.conj(spec))[: x.size]
+    return ac / max(float(ac[0]), 1e-12)
+
+
+def _robust_contrast(ac: np.ndarray, periods: np.ndarray, max_k: int = 25) -> np.ndarray:
+    """For each period p: the 20th percentile over k of ac(k p) - ac((k + 1/2) p).
+
+    Every multiple of a true period lands on lines, so a period that hits lines only every
+    other time (2.5 mm on a 5 mm major grid) scores low.
+    """
+    n = ac.size
+    lags = np.arange(n, dtype=np.float64)
+    ks = np.arange(1, max_k + 1, dtype=np.float64)
+    on = ks[None, :] * periods[:, None]
+    off = (ks[None, :] + 0.5) * periods[:, None]
+    valid = off < 0.5 * n
+    contrast = np.where(valid, np.interp(on, lags, ac) - np.interp(off, lags, ac), np.inf)
+    counts = valid.sum(axis=1)
+    ordered = np.sort(contrast, axis=1)  # invalid entries (inf) sort last
+    pick = np.clip(np.floor(0.2 * (counts - 1)).astype(int), 0, max_k - 1)
+    out = ordered[np.arange(periods.size), pick]
+    return np.where(counts >= 3, out, -1.0)
+
+
+def _period_from_profile(profile: np.ndarray, prior: float) -> tuple[float, float]:
+    """The 1 mm pitch of a grid profile near ``prior`` px/mm, and a confidence in [0, 1].
+
+    Candidates p between 0.55 and 2.2 times the prior are scored by the evidence for minor
+    lines at p plus major lines at 5p, so a grid whose minor lines vanished in printing is
+    still measured by its majors. Of near-equal scores the smallest p wins (2 mm scores as
+    well as 1 mm).
+    """
+    n = profile.size
+    lo, hi = max(2.0, 0.55 * prior), 2.2 * prior
+    if n < 12 * hi or not np.any(profile - profile.mean()):
+        return 0.0, 0.0
+    ac = _autocorr(profile)
+    periods = np.arange(lo, hi, 0.02)
+    score = np.maximum(_robust_contrast(ac, periods), 0) + np.maximum(_robust_contrast(ac, 5 * periods, 8), 0)
+    top = float(score.max())
+    if top <= 0.03:
+        return 0.0, float(top)
+    i = int(np.nonzero(score >= 0.8 * top)[0][0])
+    while i + 1 < periods.size and score[i + 1] >= score[i]:
+        i += 1
+    best_p = float(periods[i])
+    # Refine on a far multiple: the peak near k*p pins p to a small fraction of a pixel.
+    k = int(min(50, max(1, (0.4 * n) // best_p)))
+    a = int(max(1, np.floor((k - 0.3) * best_p)))
+    b = int(min(n - 2, np.ceil((k + 0.3) * best_p)))
+    if b > a + 2:
+        j = a + int(np.argmax(ac[a:b + 1]))
+        y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
+        denom = y0 - 2 * y1 + y2
+        offset = 0.5 * (y0 - y2) / denom if abs(denom) > 1e-12 else 0.0
+        refined = (j + float(np.clip(offset, -0.5, 0.5))) / k
+        if abs(refined - best_p) < 0.03 * best_p:
+            best_p = refined
+    return best_p, float(np.clip(score[i] / 0.3, 0.0, 1.0))
+
+
+def estimate_px_per_mm(grid: np.ndarray, prior: float) -> tuple[float | None, float]:
+    """Grid pitch from the periodicity of grid lines along both axes.
+
+    Args:
+        grid: H x W map that is high on grid lines (traces removed).
+        prior: the expected px/mm (page width / 280 mm for a whole page); the result may lie
+            between 0.55 and 2.2 times it.
+
+    Returns:
+        (pixels per mm, or None when no grid is found; confidence in [0, 1]).
+    """
+    results = []
+    for axis in (0, 1):
+        p, conf = _period_from_profile(grid.mean(axis=axis), prior)
+        if p > 0:
+            results.append((p, conf))
+    if not results:
+        return None, 0.0
+    if len(results) == 2 and abs(results[0][0] - results[1][0]) < 0.03 * results[0][0]:
+        (p0, c0), (p1, c1) = results
+        return float((p0 * c0 + p1 * c1) / max(c0 + c1, 1e-9)), float(max(c0, c1))
+    p, conf = max(results, key=lambda r: r[1])
+    return (float(p), conf) if conf > 0.2 else (None, conf)

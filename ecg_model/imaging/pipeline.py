@@ -1,0 +1,180 @@
+"""Photo -> flat, deskewed, grid-free, cropped trace image, keeping every intermediate."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..io import LoadedImage
+from .crop import TraceRegion, find_trace_region
+from .deskew import estimate_skew, rotation_matrix
+from .gate import GateResult, assess
+from .geometry import horizontal_axis_angle, scale_matrix
+from .grid import any_darkness, darkness, estimate_px_per_mm, remove_grid
+from .page import PageDetection, detect_page, page_size_px, rectify_homography
+from .shading import flatten_illumination
+
+# The page is processed at this width: 1600 px over a 280 mm wide page is ~5.7 px per mm,
+# finer than the model needs and coarse enough to stay quick.
+WORK_WIDTH = 1600
+PIPELINE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings that change what the model sees; stored with the weights."""
+
+    input_height: int = 256
+    input_width: int = 512
+    work_width: int = WORK_WIDTH
+
+
+@dataclass
+class PipelineResult:
+    """Everything the pipeline found, with the images of each stage for display.
+
+    Attributes:
+        stages: stage name -> uint8 image (RGB or gray), in pipeline order.
+        model_input: float32 input_height x input_width, 1 on trace, 0 on paper; None when
+            the gate refused the image before a trace area was found.
+        gate: the quality verdict.
+        deskew_deg: rotation of the page's horizontal axis at its centre in the input
+            (counter-clockwise positive, DESIGN.md).
+        paper_corners: 4x[x, y] in input-file pixels, or None when the page fills the image.
+        px_per_mm: grid pitch in the working (rectified) image, None without a grid.
+        crop_box: (x0, y0, x1, y1) of the trace area in working pixels.
+        work_to_input: 3x3 homography from working pixels to input-file pixels.
+    """
+
+    stages: dict[str, np.ndarray]
+    model_input: np.ndarray | None
+    gate: GateResult
+    deskew_deg: float
+    paper_corners: list[list[float]] | None
+    px_per_mm: float | None
+    px_per_mm_confidence: float
+    crop_box: tuple[int, int, int, int] | None
+    work_to_input: np.ndarray
+    page: PageDetection
+    region: TraceRegion
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _draw_quad(rgb: np.ndarray, corners: np.ndarray | None) -> np.ndarray:
+    out = rgb.copy()
+    if corners is not None:
+        thick = max(2, int(max(rgb.shape[:2]) / 300))
+        cv2.polylines(out, [np.round(corners).astype(np.int32)], True, (0, 200, 255), thick, cv2.LINE_AA)
+        cv2.circle(out, tuple(int(v) for v in corners[0]), thick * 4, (255, 40, 40), -1)
+    return out
+
+
+def _draw_box(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
+    out = rgb.copy()
+    if box is not None:
+        cv2.rectangle(out, box[:2], box[2:], (0, 160, 255), max(2, rgb.shape[1] // 400))
+    return out
+
+
+def model_input_from_ink(ink: np.ndarray, box: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
+    """Crop the ink map to the trace area and resize it to the model's input size."""
+    x0, y0, x1, y1 = box
+    crop = ink[y0:y1, x0:x1]
+    return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None = None,
+                 keep_stages: bool = True) -> PipelineResult:
+    """Run every stage on one image.
+
+    Args:
+        image: a ``LoadedImage`` (so corners come back in file pixels) or an RGB uint8 array.
+        config: input size and working width.
+        keep_stages: False skips the display images (training and batch scoring).
+    """
+    config = config or PipelineConfig()
+    if isinstance(image, LoadedImage):
+        rgb, file_scale = image.rgb, image.scale
+    else:
+        rgb, file_scale = image, 1.0
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} and {rgb.dtype}")
+    timings: dict[str, float] = {}
+    stages: dict[str, np.ndarray] = {}
+    t = time.perf_counter()
+
+    def tick(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        timings[name] = (now - t) * 1000.0
+        t = now
+
+    page = detect_page(rgb)
+    h_in, w_in = rgb.shape[:2]
+    if page.corners is not None:
+        pw, ph = page_size_px(page.corners)
+        out_w = config.work_width
+        out_h = max(1, int(round(ph * out_w / pw)))
+        to_work = rectify_homography(page.corners, (out_w, out_h))
+    else:
+        factor = config.work_width / w_in
+        out_w, out_h = config.work_width, max(1, int(round(h_in * factor)))
+        to_work = scale_matrix(factor)
+    # Reduce with area averaging first when the page is much larger than the working size, so
+    # thin lines are averaged, not skipped, by the perspective warp.
+    pre = 1.0
+    src = rgb
+    page_w_in = page_size_px(page.corners)[0] if page.corners is not None else w_in
+    if page_w_in > 1.5 * out_w:
+        pre = 1.25 * out_w / page_w_in
+        src = cv2.resize(rgb, (max(1, int(w_in * pre)), max(1, int(h_in * pre))), interpolation=cv2.INTER_AREA)
+    to_work_from_src = to_work @ np.linalg.inv(scale_matrix(pre))
+    rectified = cv2.warpPerspective(src, to_work_from_src, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
+    tick("rectify")
+    small = cv2.resize(rectified, (out_w // 2, out_h // 2), interpolation=cv2.INTER_AREA)
+    skew = estimate_skew(any_darkness(flatten_illumination(small)))
+    if abs(skew) > 0.05:
+        rot = rotation_matrix((out_h, out_w), skew)
+        to_work = rot @ to_work
+        to_work_from_src = rot @ to_work_from_src
+        rectified = cv2.warpPerspective(src, to_work_from_src, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                        borderMode=cv2.BORDER_REPLICATE)
+    tick("deskew")
+    work_to_input = scale_matrix(file_scale) @ np.linalg.inv(to_work)
+    deskew_deg = horizontal_axis_angle(work_to_input, (out_w / 2.0, out_h / 2.0))
+    flat = flatten_illumination(rectified)
+    tick("flatten")
+    dark = darkness(flat)
+    grid = any_darkness(flat) * (dark < 0.45)
+    ppm, ppm_conf = estimate_px_per_mm(grid, prior=out_w / 280.0)
+    tick("pitch")
+    ppm_for_sizes = ppm or out_w / 280.0
+    ink = remove_grid(flat, ppm_for_sizes)
+    tick("grid")
+    region = find_trace_region(ink.mask, ppm_for_sizes)
+    tick("crop")
+    gate = assess(rgb, flat, ink.mask, region, ppm_for_sizes, ppm is not None)
+    tick("gate")
+    model_input = None
+    if region.box is not None:
+        model_input = model_input_from_ink(ink.ink, region.box, config.input_height, config.input_width)
+    tick("model_input")
+    if keep_stages:
+        stages["input"] = _draw_quad(rgb, page.corners)
+        stages["rectified"] = rectified
+        stages["flattened"] = flat
+        stages["grid removed"] = (255 - ink.ink * 255).astype(np.uint8)
+        stages["trace area"] = _draw_box(flat, region.box)
+        if model_input is not None:
+            stages["model input"] = (255 - model_input * 255).astype(np.uint8)
+    corners = None
+    if page.corners is not None:
+        corners = (page.corners * file_scale).round(2).tolist()
+    return PipelineResult(stages=stages, model_input=model_input, gate=gate, deskew_deg=deskew_deg,
+                          paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
+                          crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
+                          timings_ms=timings)

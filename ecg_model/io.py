@@ -1,0 +1,205 @@
+"""Safe image loading: any common file -> RGB uint8, with limits checked before decoding."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ECGImageError
+
+ImageSource = Union[str, Path, bytes, BinaryIO]
+
+MAX_BYTES = 60 * 1024 * 1024
+# A 108-megapixel phone sensor is the largest honest input; a 40000x40000 PNG bomb is 1600 MP.
+MAX_PIXELS = 110_000_000
+MIN_SIDE = 200
+# JPEGs larger than this on their long side are decoded at 1/2, 1/4 or 1/8 scale by the
+# decoder itself (draft mode): the pipeline never needs more, and decoding is the slowest step.
+DRAFT_LONG_SIDE = 2400
+
+SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP or GIF"
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image and how it relates to the file.
+
+    Attributes:
+        rgb: H x W x 3 uint8, upright (EXIF orientation applied).
+        original_size: (width, height) of the upright image as stored in the file.
+        scale: file pixels per array pixel (> 1 when the decoder reduced the size).
+        format: the decoder's name for the file format.
+        notes: what was done to the image that a user may want to know.
+    """
+
+    rgb: np.ndarray
+    original_size: tuple[int, int]
+    scale: float
+    format: str
+    notes: tuple[str, ...] = ()
+
+
+def _read_bytes(source: ImageSource, max_bytes: int) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    elif isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ECGImageError(f"file not found: {path}")
+        if path.is_dir():
+            raise ECGImageError(f"{path} is a folder, not an image file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ECGImageError(
+                f"file is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB limit"
+            )
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ECGImageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    else:
+        data = source.read(max_bytes + 1)
+    if len(data) == 0:
+        raise ECGImageError("the file is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise ECGImageError(f"file is larger than the {max_bytes / 1e6:.0f} MB limit")
+    return data
+
+
+def _to_rgb(im: Image.Image) -> tuple[np.ndarray, list[str]]:
+    """Any PIL mode -> RGB uint8; transparency is composited on white paper."""
+    notes: list[str] = []
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = float(arr.max()) if arr.size else 0.0
+        lo = float(arr.min()) if arr.size else 0.0
+        if mode == "F" or lo < 0:
+            arr = (arr - lo) / max(hi - lo, 1e-9) * 255.0
+        elif hi > 255:
+            # 16-bit data: keep the full-range meaning (65535 is white).
+            arr = arr / (65535.0 if hi > 4095 else 4095.0) * 255.0
+        gray = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
+        notes.append(f"converted {mode} samples to 8 bits")
+        return np.repeat(gray[:, :, None], 3, axis=2), notes
+    if mode in ("P", "PA") or (mode in ("RGB", "L") and "transparency" in im.info):
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32)[:, :, None] / 255.0
+        rgb = np.asarray(rgba.convert("RGB"), dtype=np.float32)
+        if float(alpha.min()) < 1.0:
+            notes.append("transparent areas shown on white")
+        out = rgb * alpha + 255.0 * (1.0 - alpha)
+        return np.clip(out + 0.5, 0, 255).astype(np.uint8), notes
+    if mode == "CMYK":
+        notes.append("converted CMYK to RGB")
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im, dtype=np.uint8)), notes
+
+
+def load_image(
+    source: ImageSource,
+    max_pixels: int = MAX_PIXELS,
+    max_bytes: int = MAX_BYTES,
+    draft_long_side: int | None = DRAFT_LONG_SIDE,
+) -> LoadedImage:
+    """Decode an image file safely.
+
+    The pixel count is read from the header and checked before any pixel is decoded, so a
+    decompression bomb is refused cheaply. Animated and multi-page files give their first frame.
+
+    Args:
+        source: a path, the file's bytes, or a binary file object.
+        max_pixels: refuse images with more pixels than this.
+        max_bytes: refuse files larger than this.
+        draft_long_side: let the JPEG decoder reduce the image while its long side stays at
+            least this many pixels; None decodes at full size.
+
+    Raises:
+        ECGImageError: with a message a person understands; ``kind`` is "error" when the
+            file cannot be decoded and "rejected" when it decodes but is far too small.
+    """
+    data = _read_bytes(source, max_bytes)
+    with warnings.catch_warnings():
+        # Our own limit is checked below; PIL's bomb warning would only be noise.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise ECGImageError(f"not an image file, or not a format this app reads ({SUPPORTED})")
+        except Image.DecompressionBombError as exc:
+            raise ECGImageError(_bomb_message(max_pixels)) from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise ECGImageError(f"the image file is damaged: {exc}") from exc
+        try:
+            return _decode(im, max_pixels, draft_long_side)
+        except ECGImageError:
+            raise
+        except Image.DecompressionBombError as exc:
+            raise ECGImageError(_bomb_message(max_pixels)) from exc
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, KeyError,
+                TypeError, ZeroDivisionError, MemoryError, struct.error) as exc:
+            # PIL signals damaged data with a range of exception types; all mean the same here.
+            msg = str(exc) or type(exc).__name__
+            if "truncated" in msg:
+                raise ECGImageError("the image file is truncated (incomplete upload or copy?)") from exc
+            raise ECGImageError(f"the image file is damaged and cannot be decoded: {msg}") from exc
+        finally:
+            im.close()
+
+
+def _bomb_message(max_pixels: int) -> str:
+    return (f"the image claims far more than the {max_pixels / 1e6:.0f} megapixel limit "
+            "(a decompression bomb?); refused before decoding")
+
+
+def _decode(im: Image.Image, max_pixels: int, draft_long_side: int | None) -> LoadedImage:
+    fmt = im.format or "unknown"
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ECGImageError("the image has no pixels")
+    if width * height > max_pixels:
+        raise ECGImageError(
+            f"image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels), "
+            f"more than the {max_pixels / 1e6:.0f} megapixel limit; refused before decoding"
+        )
+    notes: list[str] = []
+    n_frames = getattr(im, "n_frames", 1)
+    if n_frames > 1:
+        im.seek(0)
+        notes.append(f"first of {n_frames} frames used")
+    scale = 1.0
+    if fmt == "JPEG" and draft_long_side and max(width, height) > 2 * draft_long_side:
+        factor = max(width, height) / draft_long_side
+        im.draft("RGB", (int(width / factor), int(height / factor)))
+        scale = width / im.size[0]
+    im.load()
+    upright = ImageOps.exif_transpose(im)
+    if upright is None:
+        upright = im
+    if upright.size != im.size or upright is not im:
+        orientation = im.getexif().get(0x0112, 1)
+        if orientation not in (1, None):
+            notes.append(f"EXIF orientation {orientation} applied")
+    rgb, mode_notes = _to_rgb(upright)
+    notes.extend(mode_notes)
+    h, w = rgb.shape[:2]
+    # The original size in the upright frame: the decoder may have reduced it by `scale`.
+    original = (int(round(w * scale)), int(round(h * scale)))
+    if min(original) < MIN_SIDE:
+        raise ECGImageError(
+            f"image is only {original[0]} x {original[1]} pixels; an ECG printout needs at "
+            f"least {MIN_SIDE} pixels on its short side to be read",
+            kind="rejected",
+        )
+    return LoadedImage(rgb=rgb, original_size=original, scale=scale, format=fmt, notes=tuple(notes))

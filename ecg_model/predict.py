@@ -1,0 +1,146 @@
+"""Predictor: weights loaded once; an image in, a calibrated risk (or a clear refusal) out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .calibrate import calibrated_probability
+from .errors import ECGImageError, WeightsError
+from .explain import compute_cam
+from .imaging import PIPELINE_VERSION, PipelineConfig, PipelineResult, run_pipeline
+from .io import ImageSource, LoadedImage, load_image
+from .weights import DEFAULT_WEIGHTS, load_model
+
+NOT_A_DEVICE = ("Teaching and research tool, not a medical device: this estimate must not be used "
+                "to diagnose, treat or triage anyone.")
+
+
+@dataclass
+class Analysis:
+    """The outcome for one image (DESIGN.md's ``predict --json`` fields, plus the details)."""
+
+    path: str
+    status: str  # ok | rejected | error
+    message: str
+    risk: float | None = None
+    label: str | None = None
+    risk_band: tuple[float, float] | None = None
+    logit: float | None = None
+    deskew_deg: float | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    pipeline: PipelineResult | None = None
+    loaded: LoadedImage | None = None
+    cam: np.ndarray | None = None  # at model-input size
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "risk": None if self.risk is None else round(float(self.risk), 6),
+            "label": self.label,
+            "message": self.message,
+            "deskew_deg": None if self.deskew_deg is None else round(float(self.deskew_deg), 3),
+            "risk_band": None if self.risk_band is None else [round(v, 6) for v in self.risk_band],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+def _tta_variants(x: np.ndarray) -> np.ndarray:
+    """The input and four slightly shifted or scaled copies, for an uncertainty band."""
+    import cv2
+
+    h, w = x.shape
+    out = [x]
+    for sx, sy, tx, ty in ((1.04, 1.0, 0.0, 0.0), (0.96, 1.0, 0.0, 0.0), (1.0, 1.05, 0.0, 0.0), (1.0, 1.0, 0.02, 0.02)):
+        m = np.array([[sx, 0, (1 - sx) * w / 2 + tx * w], [0, sy, (1 - sy) * h / 2 + ty * h]], np.float32)
+        out.append(cv2.warpAffine(x, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0))
+    return np.stack(out)
+
+
+class Predictor:
+    """Holds one model; safe to share between threads (one lock guards every model call).
+
+    Args:
+        weights: a weights file; the shipped default when None.
+        device: "cpu", "cuda" or "auto".
+    """
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu") -> None:
+        path = Path(weights) if weights else DEFAULT_WEIGHTS
+        self.weights_path = path
+        self.model, self.ckpt = load_model(path)
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        pipe = self.ckpt["pipeline"]
+        if int(pipe.get("version", 0)) != PIPELINE_VERSION:
+            raise WeightsError(f"these weights were trained with image pipeline version {pipe.get('version')}, "
+                               f"this program runs version {PIPELINE_VERSION}; retrain them")
+        self.pipeline_config = PipelineConfig(int(pipe["input_height"]), int(pipe["input_width"]),
+                                              int(pipe.get("work_width", 1600)))
+        self.temperature = float(self.ckpt["temperature"])
+        self.threshold = float(self.ckpt["threshold"])
+        self.lock = threading.Lock()
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.ckpt.get("metrics", {}))
+
+    def risk_of(self, x: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+        """(risk, logit, band) for one model input; the band spans the TTA copies."""
+        batch = torch.from_numpy(_tta_variants(x.astype(np.float32)))[:, None].to(self.device)
+        with self.lock, torch.inference_mode():
+            self.model.eval()
+            logits = self.model(batch).float().squeeze(1).cpu().numpy()
+        probs = calibrated_probability(logits, self.temperature)
+        return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
+
+    def analyse(self, source: ImageSource | LoadedImage, name: str | None = None, with_cam: bool = False,
+                keep_stages: bool = True, cam_method: str = "gradcam") -> Analysis:
+        """Load, clean, gate and score one image; never raises for a bad image.
+
+        Returns:
+            An ``Analysis`` whose status is "error" (file unreadable), "rejected" (read, but
+            not an ECG that can be assessed) or "ok".
+        """
+        label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        try:
+            loaded = source if isinstance(source, LoadedImage) else load_image(source)
+        except ECGImageError as exc:
+            timings["total"] = (time.perf_counter() - t0) * 1000
+            return Analysis(label, exc.kind, str(exc), timings_ms=timings)
+        timings["load"] = (time.perf_counter() - t0) * 1000
+        result = run_pipeline(loaded, self.pipeline_config, keep_stages=keep_stages)
+        for k, v in result.timings_ms.items():
+            timings[k] = v
+        analysis = Analysis(label, "ok", "", deskew_deg=result.deskew_deg, pipeline=result, loaded=loaded)
+        if not result.gate.ok or result.model_input is None:
+            analysis.status = "rejected"
+            analysis.message = "cannot assess this image: " + result.gate.message
+            timings["total"] = (time.perf_counter() - t0) * 1000
+            analysis.timings_ms = timings
+            return analysis
+        t1 = time.perf_counter()
+        risk, logit, band = self.risk_of(result.model_input)
+        timings["model"] = (time.perf_counter() - t1) * 1000
+        analysis.risk, analysis.logit, analysis.risk_band = risk, logit, band
+        analysis.label = "risky" if risk >= self.threshold else "normal"
+        analysis.message = NOT_A_DEVICE
+        if with_cam:
+            t2 = time.perf_counter()
+            analysis.cam = compute_cam(self.model, result.model_input, 1 if analysis.label == "risky" else 0,
+                                       cam_method, self.lock)
+            timings["gradcam"] = (time.perf_counter() - t2) * 1000
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        analysis.timings_ms = timings
+        return analysis

@@ -1,0 +1,78 @@
+"""Analyze: upload, photograph or pick an ECG image; see the risk gauge and where the model looked."""
+
+import streamlit as st
+
+from ecg_model.explain import cam_on_page, overlay
+from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, sample_caption,
+                       sample_files, show_risk, weights_selector)
+
+st.title("Analyze an ECG image")
+st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
+         "straightens and cleans it, and a CNN-BiLSTM estimates the risk of myocardial infarction.")
+disclaimer()
+
+with st.sidebar:
+    weights_selector()
+
+predictor = get_predictor()
+if predictor is None:
+    st.stop()
+
+upload_tab, camera_tab, sample_tab = st.tabs(["Upload", "Camera", "Samples"])
+new_input: tuple[bytes, str] | None = None
+with upload_tab:
+    file = st.file_uploader("ECG image", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"],
+                            help="PNG, JPEG, BMP, TIFF, WebP or GIF")
+    if file is not None and st.session_state.get("last_upload") != (file.name, file.size):
+        st.session_state["last_upload"] = (file.name, file.size)
+        new_input = (file.getvalue(), file.name)
+with camera_tab:
+    shot = st.camera_input("Photograph a printout (hold the phone flat above the page, good light)")
+    if shot is not None and st.session_state.get("last_shot") != shot.file_id:
+        st.session_state["last_shot"] = shot.file_id
+        new_input = (shot.getvalue(), "camera photo")
+with sample_tab:
+    samples = sample_files()
+    if not samples:
+        st.info("No sample images are bundled.")
+    cols = st.columns(max(1, min(4, len(samples))))
+    for i, path in enumerate(samples):
+        with cols[i % len(cols)]:
+            st.image(str(path), caption=sample_caption(path), width="stretch")
+            if st.button("Analyze this sample", key=f"sample-{path.name}"):
+                new_input = (path.read_bytes(), path.name)
+
+if new_input is not None:
+    with st.spinner("Finding the page, cleaning it and scoring…"):
+        analyse_and_store(predictor, *new_input)
+
+result = current_result()
+if result is None:
+    st.info("Choose an image above to see its risk estimate.")
+    st.stop()
+
+analysis = result.analysis
+st.subheader(result.name)
+if analysis.status != "ok":
+    st.error(f"{result.name}: {analysis.message}")
+    if analysis.pipeline is not None and "input" in analysis.pipeline.stages:
+        st.image(analysis.pipeline.stages["input"], caption="What the app received", width=500)
+    st.stop()
+
+left, right = st.columns([1, 2])
+with left:
+    show_risk(analysis, predictor.threshold)
+    st.caption(f"Processed in {analysis.timings_ms.get('total', 0):.0f} ms; page rotation found "
+               f"{analysis.deskew_deg:.1f}°.")
+with right:
+    pipe = analysis.pipeline
+    if analysis.cam is not None and pipe is not None and pipe.crop_box is not None:
+        flat = pipe.stages["flattened"]
+        x0, y0, x1, y1 = pipe.crop_box
+        page_cam = cam_on_page(analysis.cam, pipe.crop_box, flat.shape[:2])
+        shown = overlay(flat, page_cam, 0.5)[y0:y1, x0:x1]
+        st.image(shown, caption="Grad-CAM: where the model looked (red = most weight) on the cleaned trace area",
+                 width="stretch")
+        st.download_button("Download overlay (PNG)", png_bytes(shown), file_name="gradcam_overlay.png",
+                           mime="image/png")
+        disclaimer()

@@ -1,0 +1,48 @@
+"""Preprocessing: every stage of the image pipeline for the current image."""
+
+import streamlit as st
+
+from ui_common import disclaimer, result_picker
+
+st.title("Preprocessing: from photo to model input")
+st.write("Each stage is a plain function: find the page and undo the perspective, deskew on the grid lines, "
+         "flatten the lighting, remove the grid, crop to the traces (printed names, dates and heart rate stay "
+         "out), and shrink to the model's input.")
+
+result = result_picker()
+if result is None:
+    st.info("Analyze an image first (Analyze page); its stages appear here.")
+    st.stop()
+analysis = result.analysis
+pipe = analysis.pipeline
+if pipe is None:
+    st.error(f"{result.name}: {analysis.message}")
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Page rotation", f"{pipe.deskew_deg:.2f}°", help="Counter-clockwise positive, at the page centre")
+c2.metric("Grid pitch", f"{pipe.px_per_mm:.2f} px/mm" if pipe.px_per_mm else "no grid found")
+c3.metric("Page found", "yes" if pipe.paper_corners else "fills the image")
+c4.metric("Quality gate", "passed" if pipe.gate.ok else "refused")
+if not pipe.gate.ok:
+    st.error(pipe.gate.message)
+
+captions = {
+    "input": "1. Input, with the page outline found",
+    "rectified": "2. Perspective undone and deskewed",
+    "flattened": "3. Lighting flattened (paper made evenly white)",
+    "grid removed": "4. Grid removed: the traces and printed text",
+    "trace area": "5. Trace area (blue box): header and footer text excluded",
+    "model input": "6. Model input (trace area, resized)",
+}
+items = list(pipe.stages.items())
+for i in range(0, len(items), 2):
+    cols = st.columns(2)
+    for col, (name, img) in zip(cols, items[i:i + 2]):
+        col.image(img, caption=captions.get(name, name), width="stretch")
+
+with st.expander("Numbers"):
+    st.json({"deskew_deg": pipe.deskew_deg, "paper_corners": pipe.paper_corners, "px_per_mm": pipe.px_per_mm,
+             "crop_box": pipe.crop_box, "page": pipe.page.reason, "gate": pipe.gate.measures,
+             "timings_ms": analysis.timings_ms})
+disclaimer()

@@ -1,0 +1,54 @@
+"""The Streamlit app through AppTest: every page opens, Analyze shows a gauge for a sample."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import ROOT
+
+pytest.importorskip("streamlit.testing.v1")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+PAGES = ["pages/analyze.py", "pages/preprocessing.py", "pages/explain.py", "pages/train.py", "pages/model_card.py"]
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_opens_without_exception(page):
+    at = _app()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.title, "page rendered no title"
+
+
+def test_analyze_sample_shows_gauge_and_overlay_then_other_pages_use_it():
+    at = _app()
+    assert not at.exception
+    key = "sample-synthetic_risky_inferior_st.png"
+    at.button(key=key).click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 1
+    assert any("not a medical device" in c.value for c in at.caption)
+    assert len(at.get("imgs")) >= 1  # the Grad-CAM overlay
+    for page in ("pages/preprocessing.py", "pages/explain.py"):
+        at.switch_page(page)
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert len(at.get("imgs")) >= 1
+
+
+def test_unreadable_upload_shows_error_and_app_goes_on():
+    from ecg_model.predict import Predictor
+    from ecg_model.weights import DEFAULT_WEIGHTS
+
+    analysis = Predictor(DEFAULT_WEIGHTS).analyse(b"definitely not an image", name="junk.png")
+    assert analysis.status == "error" and "not an image" in analysis.message

@@ -1,0 +1,149 @@
+"""Image stages against synth ground truth: pitch, rotation, corners, crop, traces, gate."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from ecg_model.imaging import run_pipeline
+from ecg_model.imaging.deskew import estimate_skew
+from ecg_model.imaging.geometry import order_corners
+from ecg_model.imaging.grid import any_darkness, remove_grid
+from ecg_model.io import load_image
+from ecg_model.synth import GRID_COLOURS, PaperStyle, WaveformParams, render_printout, synthesize
+
+from .conftest import encode
+
+
+def _printout(grid: str = "red", layout: str = "3x4+1", dpi: float = 150.0, seed: int = 3):
+    signals = synthesize(WaveformParams(seed=seed, territory="anterior", st_elevation_mv=0.25))
+    return render_printout(signals, 500, PaperStyle(layout=layout, grid=grid, dpi=dpi,
+                                                    header_text=["ID: 123456  Male  64 yrs", "HR 72 bpm"]))
+
+
+@pytest.mark.parametrize("grid", sorted(GRID_COLOURS))
+def test_px_per_mm_within_2_percent(grid):
+    p = _printout(grid)
+    result = run_pipeline(p.rgb, keep_stages=False)
+    true_ppm = p.px_per_mm * 1600 / p.rgb.shape[1]  # the page is processed 1600 px wide
+    assert result.px_per_mm is not None
+    assert abs(result.px_per_mm / true_ppm - 1) < 0.02
+    assert result.gate.ok, result.gate.message
+
+
+@pytest.mark.parametrize("angle", [-4.0, 2.5, 7.0])
+def test_deskew_of_a_turned_scan(angle):
+    p = _printout("pink")
+    h, w = p.rgb.shape[:2]
+    # A scan of a page turned counter-clockwise by `angle` (white beyond the page).
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    turned = cv2.warpAffine(p.rgb, m, (w, h), borderValue=(255, 255, 255))
+    result = run_pipeline(turned, keep_stages=False)
+    assert abs(result.deskew_deg - angle) < 0.3
+    assert abs(estimate_skew(any_darkness(turned)) - angle) < 0.3
+
+
+def test_photo_geometry(photo_sample):
+    loaded = load_image(photo_sample.encoded)
+    result = run_pipeline(loaded, keep_stages=False)
+    truth = photo_sample.truth
+    assert result.paper_corners is not None
+    diag = float(np.hypot(*loaded.original_size))
+    err = np.linalg.norm(np.array(result.paper_corners) - np.array(truth["paper_corners"]), axis=1).max() / diag
+    assert err < 0.015
+    assert abs(result.deskew_deg - truth["rotation_deg"]) < 0.5
+    assert result.gate.ok, result.gate.message
+    page_ppm = truth["px_per_mm"] * 1600 / truth["page_size"][0]
+    assert abs(result.px_per_mm / page_ppm - 1) < 0.03
+
+
+def test_corner_order_for_turned_pages():
+    rect = np.array([[0, 0], [300, 0], [300, 200], [0, 200]], float) - [150, 100]
+    for deg in (-80, -40, -5, 0, 5, 40, 80):
+        a = np.radians(-deg)  # counter-clockwise on screen
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        pts = rect @ rot.T + [500, 500]
+        shuffled = pts[[2, 0, 3, 1]]
+        ordered = order_corners(shuffled)
+        assert np.allclose(ordered, pts), deg
+
+
+def test_crop_excludes_header_and_keeps_all_leads():
+    p = _printout("green", dpi=120)
+    result = run_pipeline(p.rgb, keep_stages=False)
+    scale = 1600 / p.rgb.shape[1]
+    x0, y0, x1, y1 = result.crop_box
+    header_bottom = (10.0 + 8.0 + 1.0) * p.px_per_mm * scale  # second header line plus its descenders
+    assert y0 > header_bottom
+    for name, (bx0, by0, bx1, by1) in p.lead_boxes.items():
+        baseline = p.baselines[name] * scale
+        assert y0 < baseline < y1, name
+        assert x0 <= bx0 * scale + 5 and bx1 * scale - 5 <= x1, name
+
+
+def test_grid_removal_keeps_traces():
+    p = _printout("red", dpi=150)
+    scale = 1600 / p.rgb.shape[1]
+    result = run_pipeline(p.rgb)
+    flat = result.stages["flattened"]
+    truth = cv2.resize(p.trace_mask, (flat.shape[1], flat.shape[0]), interpolation=cv2.INTER_AREA) > 60
+    ink = remove_grid(flat, result.px_per_mm).mask > 0
+    near_pred = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    recall = (truth & near_pred).sum() / truth.sum()
+    # Precision inside the trace area, lead labels and pulses counted as errors.
+    x0, y0, x1, y1 = result.crop_box
+    inside = np.zeros_like(ink)
+    inside[y0:y1, x0:x1] = True
+    precision = (ink & near_truth & inside).sum() / (ink & inside).sum()
+    assert recall > 0.95
+    assert precision > 0.85
+    # Precision above also rules out surviving grid lines: they would be most of the ink.
+    grid_px = (any_darkness(p.rgb) > 0.1).sum() * scale * scale
+    assert (ink & ~near_truth & inside).sum() < 0.02 * grid_px
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2", "12x1"])
+def test_every_layout_passes_the_gate(layout):
+    p = _printout("orange", layout=layout, dpi=130)
+    result = run_pipeline(load_image(encode(p.rgb, ".jpg", 85)), keep_stages=False)
+    assert result.gate.ok, result.gate.message
+    assert result.model_input is not None and result.model_input.shape == (256, 512)
+    assert 0.005 < result.model_input.mean() < 0.2
+
+
+def _not_ecgs() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    h, w = 900, 1300
+    blank = np.full((h, w, 3), 250, np.uint8)
+    noise = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    doc = np.full((h, w, 3), 255, np.uint8)
+    for i in range(30):
+        cv2.putText(doc, "Lorem ipsum dolor sit amet, consectetur adipiscing elit " * 2, (40, 40 + 28 * i),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
+    grid_only = render_printout(np.zeros((5000, 12), np.float32), 500, PaperStyle(dpi=110)).rgb.copy()
+    # An empty grid still has flat lines at 0 mV; paper without any trace at all is the harder case.
+    empty_grid = np.full_like(grid_only, 255)
+    style = PaperStyle(dpi=110)
+    from ecg_model.synth.paper import draw_grid
+
+    canvas = np.full(grid_only.shape, 255, np.float32)
+    draw_grid(canvas, (20.0, 60.0, canvas.shape[1] - 20.0, canvas.shape[0] - 40.0), style)
+    empty_grid = canvas.astype(np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    scene = np.stack([(128 + 100 * np.sin(xx / 90.0) * np.cos(yy / 70.0)),
+                      (120 + 80 * np.cos(xx / 50.0)), (90 + 60 * np.sin(yy / 40.0))], axis=2)
+    scene = cv2.GaussianBlur(scene.astype(np.uint8), (0, 0), 3)
+    cv2.circle(scene, (600, 450), 220, (30, 30, 40), -1)
+    dark = np.full((h, w, 3), 12, np.uint8)
+    return {"blank": blank, "noise": noise, "document": doc, "empty grid": empty_grid,
+            "scene": scene, "dark": dark}
+
+
+@pytest.mark.parametrize("name", ["blank", "noise", "document", "empty grid", "scene", "dark"])
+def test_gate_rejects_non_ecgs(name):
+    img = _not_ecgs()[name]
+    result = run_pipeline(img, keep_stages=False)
+    assert not result.gate.ok
+    assert result.gate.message and result.gate.message != "ok"

@@ -1,0 +1,121 @@
+"""The synthetic generator: determinism, every layout and grid, geometry truth, ST truth."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from ecg_model.synth import (GRID_COLOURS, LAYOUTS, LEADS, PaperStyle, PhotoParams, WaveformParams,
+                             generate_dataset, lead_st_weights, photograph, render_printout, synthesize)
+from ecg_model.synth.paper import GAIN_MM_MV, PAPER_SPEED_MM_S
+from ecg_model.synth.waveform import beat_times
+
+
+def test_same_seed_same_bytes(tmp_path):
+    a = generate_dataset(tmp_path / "a", 4, seed=9, workers=1)
+    b = generate_dataset(tmp_path / "b", 4, seed=9, workers=2)
+    assert [r["path"] for r in a] == [r["path"] for r in b]
+    for rec in a:
+        assert (tmp_path / "a" / rec["path"]).read_bytes() == (tmp_path / "b" / rec["path"]).read_bytes()
+    assert (tmp_path / "a" / "truth.jsonl").read_text() == (tmp_path / "b" / "truth.jsonl").read_text()
+    c = generate_dataset(tmp_path / "c", 4, seed=10, workers=1)
+    assert (tmp_path / "c" / c[0]["path"]).read_bytes() != (tmp_path / "a" / a[0]["path"]).read_bytes()
+
+
+def test_dataset_layout_and_truth(tmp_path):
+    records = generate_dataset(tmp_path, 6, seed=1, workers=1)
+    lines = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    assert len(lines) == 6
+    assert sorted({r["label"] for r in lines}) == ["normal", "risky"]
+    for rec in records:
+        assert (tmp_path / rec["path"]).is_file() and rec["path"].startswith(rec["label"] + "/")
+        mask = cv2.imread(str(tmp_path / rec["trace_mask"]), cv2.IMREAD_GRAYSCALE)
+        assert mask is not None and mask.max() == 255
+        wave = np.load(tmp_path / rec["waveform_uv"])
+        assert wave.shape == (5000, 12) and wave.dtype == np.int16
+        assert rec["layout"] in LAYOUTS and rec["px_per_mm"] > 3
+        risky = rec["source"]["params"]["territory"] is not None
+        assert risky == (rec["label"] == "risky")
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("grid", sorted(GRID_COLOURS))
+def test_every_layout_and_grid_colour(layout, grid):
+    signals = synthesize(WaveformParams(seed=4))
+    p = render_printout(signals, 500, PaperStyle(layout=layout, grid=grid, dpi=100))
+    expected_boxes = 13 if layout == "3x4+1" else 12
+    assert len(p.lead_boxes) == expected_boxes
+    assert np.count_nonzero(p.trace_mask) > 2000
+    # The grid's colour is on the page: the most common non-paper colour is near the minor line colour.
+    gx0, gy0, gx1, gy1 = (int(v) for v in p.grid_box)
+    region = p.rgb[gy0:gy1, gx0:gx1].reshape(-1, 3).astype(int)
+    non_paper = region[(region.min(axis=1) < 245) & (p.trace_mask[gy0:gy1, gx0:gx1].ravel() == 0)]
+    minor = np.array(GRID_COLOURS[grid][0])
+    assert np.linalg.norm(np.median(non_paper, axis=0) - minor) < 60
+
+
+def test_einthoven_relations_hold():
+    sig = synthesize(WaveformParams(seed=2, territory="inferior", st_elevation_mv=0.3, q_waves=True))
+    i, ii, iii = (sig[:, LEADS.index(n)] for n in ("I", "II", "III"))
+    assert np.allclose(iii, ii - i, atol=1e-5)
+    avr = sig[:, LEADS.index("aVR")]
+    assert np.allclose(avr, -(i + ii) / 2, atol=1e-5)
+
+
+def _trace_y(mask: np.ndarray, x: float, box: list[float]) -> float:
+    col = mask[int(box[1]):int(box[3]), int(round(x))]
+    rows = np.nonzero(col)[0]
+    assert rows.size, "no trace pixel in this column"
+    return float(rows.mean() + int(box[1]))
+
+
+@pytest.mark.parametrize("lead,weight_lead", [("III", "III"), ("aVF", "aVF"), ("aVL", "aVL"), ("II", "II")])
+def test_st_elevation_measured_back_from_trace_mask(lead, weight_lead):
+    params = WaveformParams(heart_rate=60, seed=21, territory="inferior", st_elevation_mv=0.2,
+                            amplitude_jitter=0.0)
+    signals = synthesize(params)
+    style = PaperStyle(layout="3x4+1", grid="red", dpi=200, line_width_mm=0.2)
+    p = render_printout(signals, 500, style)
+    ppm = p.px_per_mm
+    box = p.lead_boxes[lead]
+    r_times = beat_times(params, np.random.default_rng(params.seed))
+    col = [row for row in LAYOUTS["3x4+1"] if lead in row][0].index(lead)
+    t0, t1 = 2.5 * col, 2.5 * (col + 1)
+    x_start = box[0] - (t0 * PAPER_SPEED_MM_S * ppm)
+    measured = []
+    for r in r_times:
+        if not (t0 + 0.2 < r < t1 - 0.2):
+            continue
+        y_pr = np.mean([_trace_y(p.trace_mask, x_start + (r + dt) * PAPER_SPEED_MM_S * ppm, box)
+                        for dt in (-0.095, -0.085, -0.075)])
+        y_st = _trace_y(p.trace_mask, x_start + (r + 0.105) * PAPER_SPEED_MM_S * ppm, box)
+        measured.append(-(y_st - y_pr) / (GAIN_MM_MV * ppm))
+    assert measured, "no complete beat in the segment"
+    expected = 0.2 * lead_st_weights("inferior")[weight_lead]
+    assert abs(float(np.median(measured)) - expected) < 0.03
+
+
+def test_photo_corners_match_the_page(risky_printout):
+    printout, signals, _ = risky_printout
+    params = PhotoParams(rotation_deg=12.0, tilt_x_deg=15.0, tilt_y_deg=10.0, page_fill=0.75,
+                         background_rgb=(40, 40, 45), seed=1)
+    sample = photograph(printout, signals, params, {})
+    corners = np.array(sample.truth["paper_corners"])
+    h = np.array(sample.truth["homography"])
+    ph, pw = printout.rgb.shape[:2]
+    projected = cv2.perspectiveTransform(np.array([[[0, 0], [pw, 0], [pw, ph], [0, ph]]], np.float64), h)[0]
+    assert np.abs(projected - corners).max() < 0.01
+    # Inside the quad is paper (bright), just outside it is the dark table.
+    gray = cv2.cvtColor(sample.image, cv2.COLOR_RGB2GRAY)
+    centre = corners.mean(axis=0)
+    for c in corners:
+        inside = c + 0.05 * (centre - c)
+        outside = c - 0.05 * (centre - c)
+        assert gray[int(inside[1]), int(inside[0])] > 150
+        ox, oy = np.clip(outside, 0, [gray.shape[1] - 1, gray.shape[0] - 1]).astype(int)
+        assert gray[oy, ox] < 110
+    # The rotation truth follows DESIGN.md: a page turned counter-clockwise reads positive.
+    assert 5.0 < sample.truth["rotation_deg"] < 20.0
