@@ -63,11 +63,15 @@ def get_predictor() -> Predictor | None:
     try:
         return _load_predictor(str(path), path.stat().st_mtime)
     except (WeightsError, OSError) as exc:
-        st.error(f"Could not use the weights '{choice}': {exc}. Falling back to the default weights.")
-        st.session_state["weights_choice"] = "Default (shipped)"
-        if path != DEFAULT_WEIGHTS and DEFAULT_WEIGHTS.exists():
+        if path == DEFAULT_WEIGHTS or not DEFAULT_WEIGHTS.exists():
+            st.error(f"Could not use the weights '{choice}': {exc}")
+            return None
+        st.error(f"Could not use the weights '{choice}': {exc}. Using the default weights instead.")
+        try:
             return _load_predictor(str(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS.stat().st_mtime)
-        return None
+        except (WeightsError, OSError) as exc2:
+            st.error(f"The default weights cannot be used either: {exc2}")
+            return None
 
 
 def weights_selector() -> None:
@@ -147,7 +151,7 @@ def risk_gauge(risk: float, threshold: float, band: tuple[float, float] | None) 
 def show_risk(analysis: Analysis, threshold: float) -> None:
     """Gauge, verdict and the disclaimer, or the reason an image could not be assessed."""
     if analysis.status != "ok" or analysis.risk is None:
-        st.error(f"{analysis.name if hasattr(analysis, 'name') else analysis.path}: {analysis.message}")
+        st.error(f"{analysis.path}: {analysis.message}")
         return
     st.plotly_chart(risk_gauge(analysis.risk, threshold, analysis.risk_band), key=f"gauge-{id(analysis)}")
     band = analysis.risk_band or (analysis.risk, analysis.risk)
@@ -170,12 +174,13 @@ def sample_files() -> list[Path]:
 
 
 def sample_caption(path: Path) -> str:
-    credit_file = SAMPLES_DIR / "CREDITS.md"
+    """Where a bundled sample comes from (assets/samples/CREDITS.md has the full credits)."""
     if path.name.startswith("mendeley_"):
-        return "Real printout (Mendeley ECG images, CC BY 4.0)"
-    if "photo" in path.name:
-        return "Synthetic phone photo (made by ecg_model.synth)"
-    return "Synthetic printout (made by ecg_model.synth)" if credit_file.exists() else path.name
+        folder = path.stem.split("_", 1)[1].rsplit("_", 1)[0]
+        return f"Real printout, folder {folder} (Mendeley ECG images, Khan & Hussain, CC BY 4.0)"
+    kind = "phone photo" if "photo" in path.name else "printout"
+    label = "risky" if "risky" in path.name else "normal"
+    return f"Synthetic {kind}, {label} (made by ecg_model.synth)"
 
 
 def data_roots() -> list[Path]:

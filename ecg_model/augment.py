@@ -35,6 +35,17 @@ def augment_input(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = int(rng.integers(20, 200))
         ys, xs = rng.integers(0, h, n), rng.integers(0, w, n)
         out[ys, xs] = np.maximum(out[ys, xs], rng.uniform(0.3, 1.0, n).astype(np.float32))
+    if rng.random() < 0.2:
+        # Faint stretches of baseline lost by grid removal: short gaps across one trace row.
+        for _ in range(int(rng.integers(2, 10))):
+            y0, x0 = int(rng.integers(0, h - 12)), int(rng.integers(0, w - 20))
+            out[y0:y0 + 12, x0:x0 + int(rng.integers(3, 20))] = 0
+    if rng.random() < 0.15:
+        # Remnants of printed rules: thin, long, nearly vertical lines.
+        for _ in range(int(rng.integers(1, 3))):
+            x = float(rng.uniform(0, w))
+            cv2.line(out, (int(x), int(rng.integers(0, h // 2))), (int(x + rng.uniform(-4, 4)), int(rng.integers(h // 2, h))),
+                     float(rng.uniform(0.3, 0.8)), 1)
     if rng.random() < 0.25:
         for _ in range(int(rng.integers(1, 4))):
             eh, ew = int(rng.integers(4, h // 8)), int(rng.integers(4, w // 10))

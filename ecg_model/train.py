@@ -249,7 +249,7 @@ def train_one_epoch(model: nn.Module, loader: torch.utils.data.DataLoader, optim
         total += float(loss.detach()) * x.shape[0]
         seen += x.shape[0]
         if on_batch:
-            on_batch(b + 1, n_batches, float(loss))
+            on_batch(b + 1, n_batches, float(loss.detach()))
     return total / max(seen, 1), seen
 
 
@@ -379,17 +379,22 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
                                            cfg.max_train_batches, on_batch)
         logits = predict_logits(model, val_x, device)
         val_auc = auroc(val_y, logits)
+        photo_auc = auroc(val_photo_y, predict_logits(model, val_photos, device)) if val_photos else float("nan")
+        # Select on printouts and their simulated photos alike: the app sees both.
+        score = val_auc if math.isnan(photo_auc) else (val_auc + photo_auc) / 2.0
         val_loss = float(nn.functional.binary_cross_entropy_with_logits(
             torch.from_numpy(logits), torch.tensor(val_y, dtype=torch.float64)).item())
         elapsed = time.time() - t0
         record = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
                   "val_auroc": None if math.isnan(val_auc) else val_auc,
+                  "val_photo_auroc": None if math.isnan(photo_auc) else photo_auc,
+                  "selection_score": None if math.isnan(score) else score,
                   "images_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed,
                   "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
-        improved = not math.isnan(val_auc) and (val_auc > best_auc + 1e-4 or (abs(val_auc - best_auc) <= 1e-4 and best_state is None))
+        improved = not math.isnan(score) and (score > best_auc + 1e-4 or (abs(score - best_auc) <= 1e-4 and best_state is None))
         if improved:
-            best_auc, best_epoch = val_auc, epoch + 1
+            best_auc, best_epoch = score, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             epochs_without_gain = 0
         else:
@@ -400,7 +405,7 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
                            "best_epoch": best_epoch, "best_state": best_state, "history": history,
                            "config": _jsonable(asdict(cfg))}, last_path)
         if epochs_without_gain >= cfg.patience:
-            progress("early_stop", message=f"no gain in validation AUROC for {cfg.patience} epochs")
+            progress("early_stop", message=f"no gain in the validation score for {cfg.patience} epochs")
             break
 
     if best_state is not None:

@@ -106,7 +106,7 @@ if not runs:
 
 st.subheader("Runs")
 st.dataframe([{"run": r.run_id, "status": r.status, "dataset": r.settings.get("ecg_root"),
-               "epochs": len(r.epochs()), "best val AUROC": (r.epochs()[-1].get("best_auroc") if r.epochs() else None),
+               "epochs": len(r.epochs()), "best val score": (r.epochs()[-1].get("best_auroc") if r.epochs() else None),
                "test AUROC": ((r.last("done") or {}).get("test") or {}).get("auroc")} for r in runs],
              hide_index=True)
 ids = [r.run_id for r in runs]
@@ -135,6 +135,9 @@ def _live(run_id: str) -> None:
         fig.add_scatter(x=x, y=[e["train_loss"] for e in epochs], name="train loss")
         fig.add_scatter(x=x, y=[e["val_loss"] for e in epochs], name="validation loss")
         fig.add_scatter(x=x, y=[e["val_auroc"] for e in epochs], name="validation AUROC", yaxis="y2")
+        if any(e.get("val_photo_auroc") is not None for e in epochs):
+            fig.add_scatter(x=x, y=[e.get("val_photo_auroc") for e in epochs], name="validation AUROC (photos)",
+                            yaxis="y2")
         fig.update_layout(height=320, xaxis_title="epoch", yaxis_title="loss",
                           yaxis2={"title": "AUROC", "overlaying": "y", "side": "right", "range": [0, 1]},
                           margin={"t": 20, "b": 40})

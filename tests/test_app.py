@@ -38,12 +38,14 @@ def test_analyze_sample_shows_gauge_and_overlay_then_other_pages_use_it():
     charts = at.get("plotly_chart")
     assert len(charts) >= 1
     assert any("not a medical device" in c.value for c in at.caption)
-    assert len(at.get("imgs")) >= 1  # the Grad-CAM overlay
+    n_samples = len([b for b in at.button if b.key and b.key.startswith("sample-")])
+    assert len(at.get("image")) >= n_samples + 1  # the sample thumbnails plus the Grad-CAM overlay
+    assert any("Grad-CAM" in caption for img in at.get("image") for caption in img.captions)
     for page in ("pages/preprocessing.py", "pages/explain.py"):
         at.switch_page(page)
         at.run()
         assert not at.exception, [e.message for e in at.exception]
-        assert len(at.get("imgs")) >= 1
+        assert len(at.get("image")) >= 1
 
 
 def test_unreadable_upload_shows_error_and_app_goes_on():

@@ -88,7 +88,7 @@ def test_grid_removal_keeps_traces():
     result = run_pipeline(p.rgb)
     flat = result.stages["flattened"]
     truth = cv2.resize(p.trace_mask, (flat.shape[1], flat.shape[0]), interpolation=cv2.INTER_AREA) > 60
-    ink = remove_grid(flat, result.px_per_mm).mask > 0
+    ink = remove_grid(flat, result.px_per_mm, result.px_per_mm).mask > 0
     near_pred = cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     near_truth = cv2.dilate(truth.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     recall = (truth & near_pred).sum() / truth.sum()

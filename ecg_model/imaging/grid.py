@@ -80,42 +80,91 @@ def _hysteresis(dark: np.ndarray, high: float) -> np.ndarray:
     return np.where(best, 255, 0).astype(np.uint8)
 
 
-def line_background(dark: np.ndarray, block: int = 192, quantile: float = 0.2) -> np.ndarray:
-    """Darkness explained by straight horizontal and vertical lines: the grid.
+def _periodic_median(profile: np.ndarray, period: float, shifts: tuple[int, ...] = (-3, -2, -1, 0, 1, 2, 3)) -> np.ndarray:
+    """Median of each row's value with the rows whole grid periods away (per column block).
 
-    Along a grid line the darkness is the same for its whole length, so a low quantile of
-    each row (over blocks of ``block`` columns, which tolerates a slight residual tilt) is
-    the horizontal line's darkness there; the same per column gives the vertical lines. A
-    trace covers far less than 80 % of any block of a row, so it is not explained away.
+    Grid lines repeat every period and survive the median; a trace's flat baseline lies on one
+    row only and is voted out by its neighbours 5, 10 and 15 mm away.
     """
-    h, w = dark.shape
+    n = profile.shape[0]
+    idx = np.arange(n, dtype=np.float64)
+    stack = []
+    for k in shifts:
+        pos = np.clip(idx + k * period, 0, n - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n - 1)
+        frac = (pos - lo)[:, None]
+        stack.append(profile[lo] * (1 - frac) + profile[hi] * frac)
+    return np.median(np.stack(stack), axis=0).astype(profile.dtype)
+
+
+def line_background(dark: np.ndarray, px_per_mm: float | None, block: int = 256,
+                    quantile: float = 0.15) -> np.ndarray:
+    """Darkness explained by the grid's straight horizontal and vertical lines.
+
+    Along a grid line the darkness is the same for its whole length, so a low quantile of each
+    row (over blocks of ``block`` columns, which tolerates a slight residual tilt) measures it.
+    A flat trace baseline also fills most of its row, so the row values are then compared with
+    the rows 5, 10 and 15 mm away (``_periodic_median``): only what repeats with the grid's
+    major period counts as grid. Without a measured pitch there is no grid to subtract.
+    """
+    if not px_per_mm:
+        return np.zeros_like(dark)
 
     def per_row(img: np.ndarray) -> np.ndarray:
         rows, cols = img.shape
         nb = max(1, int(round(cols / block)))
         edges = np.linspace(0, cols, nb + 1).astype(int)
+        prof = np.empty((rows, nb), img.dtype)
+        for b, (a, e) in enumerate(zip(edges[:-1], edges[1:])):
+            k = int(quantile * (e - a))
+            prof[:, b] = np.partition(img[:, a:e], k, axis=1)[:, k]
+        prof = _periodic_median(prof, 5.0 * px_per_mm)
         out = np.empty_like(img)
-        for a, b in zip(edges[:-1], edges[1:]):
-            seg = img[:, a:b]
-            k = int(quantile * (b - a))
-            out[:, a:b] = np.partition(seg, k, axis=1)[:, k:k + 1]
+        for b, (a, e) in enumerate(zip(edges[:-1], edges[1:])):
+            out[:, a:e] = prof[:, b:b + 1]
         return out
 
     return np.maximum(per_row(dark), per_row(dark.T).T)
 
 
-def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None) -> InkResult:
+def straight_rules(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
+    """Printed rules to erase: near-vertical strokes over 30 mm (lead separators, frames) and
+    near-horizontal ones over 100 mm (header and footer rules).
+
+    No QRS complex is 30 mm tall and straight, and no trace runs 100 mm without a wave
+    lifting it off a straight line. Found with a probabilistic Hough transform, so a rule
+    tilted by a photo's residual rotation is found too.
+    """
+    out = np.zeros_like(mask)
+    thick = max(3, int(round(0.5 * px_per_mm)))
+    gap = max(2, int(0.4 * px_per_mm))
+    for min_mm, is_rule in ((30.0, lambda dx, dy: dx <= 0.1 * dy),  # within ~6 degrees of vertical
+                            (100.0, lambda dx, dy: dy <= 0.02 * dx)):  # within ~1 degree of horizontal
+        min_len = int(min_mm * px_per_mm)
+        lines = cv2.HoughLinesP(mask, 1, np.pi / 360, threshold=max(20, min_len // 2), minLineLength=min_len,
+                                maxLineGap=gap)
+        if lines is None:
+            continue
+        for x0, y0, x1, y1 in np.asarray(lines).reshape(-1, 4):
+            if is_rule(abs(int(x1) - int(x0)), abs(int(y1) - int(y0))):
+                cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), 255, thick)
+    return out
+
+
+def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None,
+                grid_pitch: float | None = None) -> InkResult:
     """Keep the dark traces, drop coloured or grey grid lines and specks.
 
     Coloured grids are mostly gone in the darkness map already (a red line is bright in the
-    red channel); what remains of any grid is straight and axis-aligned and is subtracted
-    (``line_background``). Strokes are then seeded where the residual is clearly dark (Otsu,
+    red channel); what remains of any grid is straight, axis-aligned and periodic with the
+    measured ``grid_pitch`` (px per mm) and is subtracted (``line_background``). Strokes are then seeded where the residual is clearly dark (Otsu,
     clamped) and grown through connected fainter pixels, which keeps blurred baselines.
     """
     raw = darkness(flat_rgb)
     # A slight blur averages out sensor and JPEG noise, which is finer than any stroke.
     raw = cv2.GaussianBlur(raw, (0, 0), 0.8)
-    dark = np.clip(raw - line_background(raw), 0.0, 1.0)
+    dark = np.clip(raw - line_background(raw, grid_pitch), 0.0, 1.0)
     printed = dark[dark > 0.08]
     thr = _otsu(printed) if printed.size > 100 else 0.4
     thr = float(np.clip(thr, 0.2, 0.6))
@@ -124,14 +173,7 @@ def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None) -> InkResu
     # Soft ramp from the lowest accepted darkness keeps anti-aliased edges for the model.
     ink = np.clip((dark - 0.8 * low) / max(thr - 0.8 * low, 1e-3), 0.0, 1.0)
     ppm = px_per_mm or max(flat_rgb.shape[:2]) / 280.0
-    # Vertical straight runs longer than 20 mm are grid lines or lead separators: a trace
-    # never climbs that far straight. (Horizontal runs cannot be judged this way: a thick
-    # trace's baseline row can run unbroken across a whole strip.)
-    run = max(15, int(20 * ppm))
-    lines = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8))
-    if lines.any():
-        lines = cv2.dilate(lines, np.ones((1, 3), np.uint8))
-        mask = cv2.bitwise_and(mask, cv2.bitwise_not(lines))
+    mask = cv2.bitwise_and(mask, cv2.bitwise_not(straight_rules(mask, ppm)))
     # Specks (grid dots, paper texture, JPEG noise) smaller than ~0.3 mm^2 go.
     min_area = max(4, int(0.3 * ppm * ppm))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)

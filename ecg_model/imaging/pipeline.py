@@ -20,7 +20,7 @@ from .shading import flatten_illumination
 # The page is processed at this width: 1600 px over a 280 mm wide page is ~5.7 px per mm,
 # finer than the model needs and coarse enough to stay quick.
 WORK_WIDTH = 1600
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     ppm, ppm_conf = estimate_px_per_mm(grid, prior=out_w / 280.0)
     tick("pitch")
     ppm_for_sizes = ppm or out_w / 280.0
-    ink = remove_grid(flat, ppm_for_sizes)
+    ink = remove_grid(flat, ppm_for_sizes, ppm)
     tick("grid")
     region = find_trace_region(ink.mask, ppm_for_sizes)
     tick("crop")
