@@ -46,7 +46,7 @@ class Analysis:
             "risk": None if self.risk is None else round(float(self.risk), 6),
             "label": self.label,
             "message": self.message,
-            "deskew_deg": None if self.deskew_deg is None else round(float(self.deskew_deg), 3),
+            "deskew_deg": None if self.deskew_deg is None else round(float(self.deskew_deg), 3) + 0.0,
             "risk_band": None if self.risk_band is None else [round(v, 6) for v in self.risk_band],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -169,13 +170,19 @@ def prepare_inputs(jobs: list[tuple[str, str, str]], cfg: TrainConfig, progress:
     out: list[dict[str, np.ndarray]] = []
     step = max(1, len(args) // 20)
     if workers > 1 and len(args) > 4:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for i, res in enumerate(pool.map(_cached_job, args, chunksize=4)):
-                out.append(res)
-                if _STOP["flag"]:
-                    raise Cancelled()
-                if (i + 1) % step == 0 or i + 1 == len(args):
-                    progress("preprocess", stage=stage, done=i + 1, total=len(args))
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for i, res in enumerate(pool.map(_cached_job, args, chunksize=4)):
+                    out.append(res)
+                    if _STOP["flag"]:
+                        raise Cancelled()
+                    if (i + 1) % step == 0 or i + 1 == len(args):
+                        progress("preprocess", stage=stage, done=i + 1, total=len(args))
+        except BrokenProcessPool:
+            # A cancel signal reaches the whole process group, workers included.
+            if _STOP["flag"]:
+                raise Cancelled() from None
+            raise
     else:
         for i, a in enumerate(args):
             out.append(_cached_job(a))
