@@ -9,17 +9,23 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM
-from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
-
 from .model import ECGNet
 
-CAM_METHODS: dict[str, Any] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "hirescam": HiResCAM,
-    "eigencam": EigenCAM,
+# Method name -> class name in the grad-cam package. The package is imported on first use:
+# it pulls in torchvision, matplotlib and scikit-learn, about 5 s on a small machine, which a
+# `predict` without maps should not pay.
+CAM_METHODS: dict[str, str] = {
+    "gradcam": "GradCAM",
+    "gradcam++": "GradCAMPlusPlus",
+    "hirescam": "HiResCAM",
+    "eigencam": "EigenCAM",
 }
+
+
+def _cam_class(method: str) -> Any:
+    import pytorch_grad_cam
+
+    return getattr(pytorch_grad_cam, CAM_METHODS[method])
 
 
 def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "gradcam",
@@ -43,12 +49,19 @@ def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
     # cuDNN cannot run an LSTM backward pass in eval mode; the CAM needs that backward pass.
     cudnn_off = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else nullcontext()
+    from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+
+    cam_class = _cam_class(method)
+    grayscale = None
     with (lock or nullcontext()), cudnn_off:
         was_training = model.training
-        with CAM_METHODS[method](model=model, target_layers=[model.last_conv]) as cam:
+        with cam_class(model=model, target_layers=[model.last_conv]) as cam:
             grayscale = cam(input_tensor=tensor, targets=[BinaryClassifierOutputTarget(int(target_label))])
         model.train(was_training)
         model.zero_grad(set_to_none=True)
+    if grayscale is None:
+        # BaseCAM.__exit__ swallows IndexError; surface it instead of returning nothing.
+        raise RuntimeError(f"{method} produced no saliency map for an input of shape {x.shape}")
     out = np.asarray(grayscale[0], dtype=np.float32)
     if out.shape != x.shape:
         out = cv2.resize(out, (x.shape[1], x.shape[0]), interpolation=cv2.INTER_LINEAR)
