@@ -195,7 +195,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from .synth import SynthOptions, generate_dataset
 
-    options = SynthOptions(photo=args.photo, layouts=args.layout or None, grids=args.grid or None)
+    options = SynthOptions(photo=args.photo, layouts=args.layout or None, grids=args.grid or None,
+                           source=args.source, ptbxl_path=args.ptbxl)
     if args.dpi:
         options.dpi_range = (args.dpi, args.dpi)
     try:
@@ -291,6 +292,10 @@ def build_parser() -> Parser:
     p.add_argument("--layout", action="append", choices=["3x4+1", "6x2", "12x1"], help="repeat to allow several")
     p.add_argument("--grid", action="append", choices=["red", "pink", "orange", "green", "grey", "bw"])
     p.add_argument("--dpi", type=float, help="fixed resolution (default: 110-200 at random)")
+    p.add_argument("--source", default="sim", choices=["sim", "ptbxl", "mix", "neurokit"],
+                   help="waveforms: built-in simulator (default), real PTB-XL records (normal ones from NORM100, "
+                        "risky ones real MI or injected), half and half, or neurokit2 if installed")
+    p.add_argument("--ptbxl", help="path to ptbxl_subset.npz (labels.csv beside it) for --source ptbxl or mix")
     p.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     p.set_defaults(func=cmd_synth)
 

@@ -9,7 +9,8 @@ from .conftest import ROOT
 pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-PAGES = ["pages/analyze.py", "pages/preprocessing.py", "pages/explain.py", "pages/train.py", "pages/model_card.py"]
+PAGES = ["pages/analyze.py", "pages/preprocessing.py", "pages/explain.py", "pages/synthetic.py", "pages/train.py",
+         "pages/model_card.py"]
 
 
 def _app() -> AppTest:
@@ -46,6 +47,18 @@ def test_analyze_sample_shows_gauge_and_overlay_then_other_pages_use_it():
         at.run()
         assert not at.exception, [e.message for e in at.exception]
         assert len(at.get("image")) >= 1
+
+
+def test_synthetic_page_draws_and_analyzes():
+    at = _app()
+    at.switch_page("pages/synthetic.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("image")) >= 7  # the custom image and the gallery of six
+    at.button[[b.label for b in at.button].index("Analyze this ECG")].click()
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("plotly_chart")) == 1
 
 
 def test_unreadable_upload_shows_error_and_app_goes_on():

@@ -122,15 +122,10 @@ def _not_ecgs() -> dict[str, np.ndarray]:
     for i in range(30):
         cv2.putText(doc, "Lorem ipsum dolor sit amet, consectetur adipiscing elit " * 2, (40, 40 + 28 * i),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
-    grid_only = render_printout(np.zeros((5000, 12), np.float32), 500, PaperStyle(dpi=110)).rgb.copy()
-    # An empty grid still has flat lines at 0 mV; paper without any trace at all is the harder case.
-    empty_grid = np.full_like(grid_only, 255)
-    style = PaperStyle(dpi=110)
-    from ecg_model.synth.paper import draw_grid
+    # ECG paper without any trace (a flat line at 0 mV would still be a trace).
+    from ecg_model.synth.paper import grid_image
 
-    canvas = np.full(grid_only.shape, 255, np.float32)
-    draw_grid(canvas, (20.0, 60.0, canvas.shape[1] - 20.0, canvas.shape[0] - 40.0), style)
-    empty_grid = canvas.astype(np.uint8)
+    empty_grid = grid_image(h, w, (20.0, 60.0, w - 20.0, h - 40.0), PaperStyle(dpi=110))
     yy, xx = np.mgrid[0:h, 0:w]
     scene = np.stack([(128 + 100 * np.sin(xx / 90.0) * np.cos(yy / 70.0)),
                       (120 + 80 * np.cos(xx / 50.0)), (90 + 60 * np.sin(yy / 40.0))], axis=2)

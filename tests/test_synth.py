@@ -13,6 +13,8 @@ from ecg_model.synth import (GRID_COLOURS, LAYOUTS, LEADS, PaperStyle, PhotoPara
 from ecg_model.synth.paper import GAIN_MM_MV, PAPER_SPEED_MM_S
 from ecg_model.synth.waveform import beat_times
 
+from .conftest import ROOT
+
 
 def test_same_seed_same_bytes(tmp_path):
     a = generate_dataset(tmp_path / "a", 4, seed=9, workers=1)
@@ -119,3 +121,116 @@ def test_photo_corners_match_the_page(risky_printout):
         assert gray[oy, ox] < 110
     # The rotation truth follows DESIGN.md: a page turned counter-clockwise reads positive.
     assert 5.0 < sample.truth["rotation_deg"] < 20.0
+
+
+# ----------------------------------------------------------------------------- sources and effects
+
+def _st_by_lead(p, signals_fs: int, r_times: np.ndarray, layout: str = "3x4+1") -> dict[str, float]:
+    """Median ST deviation (J+60 ms against the PR segment) per lead, read from the trace mask."""
+    ppm = p.px_per_mm
+    out = {}
+    for row in LAYOUTS[layout]:
+        if len(row) == 1:
+            continue
+        for col, lead in enumerate(row):
+            box = p.lead_boxes[lead]
+            t0, t1 = 2.5 * col, 2.5 * (col + 1)
+            x_start = box[0] - t0 * PAPER_SPEED_MM_S * ppm
+            vals = []
+            for r in r_times:
+                if not (t0 + 0.2 < r < t1 - 0.2):
+                    continue
+                try:
+                    y_pr = np.mean([_trace_y(p.trace_mask, x_start + (r + dt) * PAPER_SPEED_MM_S * ppm, box)
+                                    for dt in (-0.095, -0.085, -0.075)])
+                    y_st = _trace_y(p.trace_mask, x_start + (r + 0.11) * PAPER_SPEED_MM_S * ppm, box)
+                except AssertionError:
+                    continue
+                vals.append(-(y_st - y_pr) / (GAIN_MM_MV * ppm))
+            out[lead] = float(np.median(vals))
+    return out
+
+
+def test_injected_st_elevation_on_any_recording_measured_from_the_mask():
+    from ecg_model.synth.sources import detect_r_peaks, inject_infarction
+
+    base = synthesize(WaveformParams(heart_rate=62, seed=5, amplitude_jitter=0.0))
+    injected, peaks = inject_infarction(base, 500, "inferior", 0.2, q_waves=False, t_inversion=False)
+    r_times = peaks / 500.0
+    style = PaperStyle(layout="3x4+1", grid="red", dpi=200, line_width_mm=0.2)
+    before = _st_by_lead(render_printout(base, 500, style), 500, r_times)
+    after = _st_by_lead(render_printout(injected, 500, style), 500, r_times)
+    weights = lead_st_weights("inferior")
+    for lead in ("II", "III", "aVF", "aVL", "I"):
+        assert abs((after[lead] - before[lead]) - 0.2 * weights[lead]) < 0.03, lead
+    # The detector finds the simulator's beats.
+    true_r = beat_times(WaveformParams(heart_rate=62, seed=5), np.random.default_rng(5))
+    true_r = true_r[true_r < 10.0]
+    found = detect_r_peaks(base, 500) / 500.0
+    assert len(found) == len(true_r[(true_r > 0.02) & (true_r < 9.98)])
+    assert np.abs(found[:, None] - true_r[None, :]).min(axis=1).max() < 0.012
+
+
+@pytest.mark.parametrize("effect", ["crease", "curl", "moire"])
+def test_photo_effects_are_seeded_and_keep_the_mask_on_the_traces(risky_printout, effect):
+    printout, signals, _ = risky_printout
+    params = PhotoParams(rotation_deg=4.0, tilt_x_deg=10.0, page_fill=0.85, background_rgb=(40, 40, 45), seed=3,
+                         **{effect: 0.6 if effect != "curl" else 0.03})
+    a = photograph(printout, signals, params, {})
+    b = photograph(printout, signals, params, {})
+    assert a.encoded == b.encoded
+    plain = photograph(printout, signals, PhotoParams(rotation_deg=4.0, tilt_x_deg=10.0, page_fill=0.85,
+                                                      background_rgb=(40, 40, 45), seed=3), {})
+    assert np.abs(a.image.astype(int) - plain.image.astype(int)).mean() > 0.5
+    gray = cv2.cvtColor(a.image, cv2.COLOR_RGB2GRAY).astype(float)
+    on_trace = gray[a.trace_mask > 0].mean()
+    corners = np.array(a.truth["paper_corners"], np.int32)
+    page = np.zeros_like(a.trace_mask)
+    cv2.fillPoly(page, [corners], 255)
+    paper = gray[(page > 0) & (cv2.dilate(a.trace_mask, np.ones((9, 9), np.uint8)) == 0)].mean()
+    assert on_trace < paper - 60  # the mask sits on dark ink, wherever the effect moved it
+
+
+def test_tilt_up_to_30_degrees_keeps_the_page_in_frame(risky_printout):
+    printout, signals, _ = risky_printout
+    for tilt in (-30.0, 30.0):
+        s = photograph(printout, signals, PhotoParams(rotation_deg=45.0, tilt_x_deg=tilt, tilt_y_deg=10.0, seed=1), {})
+        c = np.array(s.truth["paper_corners"])
+        assert (c >= 0).all() and (c[:, 0] <= 1600).all() and (c[:, 1] <= 1200).all()
+        assert 40.0 < s.truth["rotation_deg"] < 50.0
+
+
+ptbxl = pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset.npz").is_file(),
+                           reason="the PTB-XL subset (../shared/data) is not on this machine")
+
+
+@ptbxl
+def test_ptbxl_source_labels_and_truth(tmp_path):
+    path = str(ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset.npz")
+    from ecg_model.synth import SynthOptions
+
+    records = generate_dataset(tmp_path, 12, seed=4, options=SynthOptions(source="ptbxl", ptbxl_path=path), workers=2)
+    for rec in records:
+        src = rec["source"]
+        assert src["kind"] == "ptbxl" and isinstance(src["ecg_id"], int)
+        if rec["label"] == "normal":
+            assert src["norm100"] and not src["mi_statement"] and src["injected"] is None
+        else:
+            assert src["mi_statement"] or src["injected"]
+
+
+@ptbxl
+def test_st_injected_into_a_real_record_is_measured_back():
+    from ecg_model.synth.sources import inject_infarction, load_ptbxl
+
+    ds = load_ptbxl(str(ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset.npz"))
+    ecg_id = ds.normal_ids()[0]
+    base = ds.signals_uv[list(ds.ecg_ids).index(ecg_id)].astype(np.float32) / 1000.0
+    base -= np.median(base, axis=0)
+    injected, peaks = inject_infarction(base, 500, "anterior", 0.2, q_waves=False, t_inversion=False)
+    style = PaperStyle(layout="3x4+1", grid="pink", dpi=200, line_width_mm=0.2)
+    before = _st_by_lead(render_printout(base, 500, style), 500, peaks / 500.0)
+    after = _st_by_lead(render_printout(injected, 500, style), 500, peaks / 500.0)
+    weights = lead_st_weights("anterior")
+    for lead in ("V1", "V2", "V3", "V4"):
+        assert abs((after[lead] - before[lead]) - 0.2 * weights[lead]) < 0.03, lead

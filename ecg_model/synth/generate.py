@@ -18,7 +18,8 @@ import numpy as np
 
 from .paper import GRID_COLOURS, LAYOUTS, PaperStyle, Printout, default_header, render_printout
 from .photo import PhotoParams, random_photo_params, rotation_at_centre, simulate_photo
-from .waveform import LEADS, WaveformParams, random_params, synthesize
+from .sources import draw_recording
+from .waveform import LEADS, WaveformParams, synthesize
 
 _FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,
           cv2.FONT_HERSHEY_TRIPLEX, cv2.FONT_HERSHEY_PLAIN)
@@ -34,6 +35,8 @@ class SynthOptions:
     dpi_range: tuple[float, float] = (110.0, 200.0)
     frame_wh: tuple[int, int] = (1600, 1200)
     header: bool = True
+    source: str = "sim"  # sim | ptbxl | mix | neurokit (see sources.py)
+    ptbxl_path: str | None = None
 
 
 @dataclass
@@ -77,13 +80,13 @@ def random_style(rng: np.random.Generator, options: SynthOptions, heart_rate: fl
 def make_sample(seed: int, index: int, risky: bool, options: SynthOptions) -> Sample:
     """Draw sample ``index`` of the data set with ``seed``."""
     rng = np.random.default_rng([seed, index])
-    wave = random_params(rng, risky)
-    signals = synthesize(wave)
-    style = random_style(rng, options, wave.heart_rate)
-    printout = render_printout(signals, wave.fs, style)
+    recording = draw_recording(options.source, rng, risky, options.ptbxl_path)
+    signals = recording.signals_mv
+    style = random_style(rng, options, recording.heart_rate)
+    printout = render_printout(signals, recording.fs, style)
     truth: dict[str, Any] = {
-        "label": "risky" if risky else "normal",
-        "source": {"kind": "simulation", "params": wave.to_dict()},
+        "label": recording.label,
+        "source": recording.source,
         **printout.truth(),
         "page_size": [printout.rgb.shape[1], printout.rgb.shape[0]],
     }
@@ -99,8 +102,10 @@ def photograph(printout: Printout, signals: np.ndarray, params: PhotoParams,
     """A photo of ``printout``, with the truth updated to the frame's geometry."""
     photo = simulate_photo(printout.rgb, params)
     page_wh = (printout.rgb.shape[1], printout.rgb.shape[0])
-    mask = cv2.warpPerspective(printout.trace_mask, photo.homography, params.frame_wh,
-                               flags=cv2.INTER_LINEAR)
+    page_mask = printout.trace_mask
+    if photo.page_maps is not None:
+        page_mask = cv2.remap(page_mask, *photo.page_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    mask = cv2.warpPerspective(page_mask, photo.homography, params.frame_wh, flags=cv2.INTER_LINEAR)
     truth = dict(truth)
     truth.update({
         "rotation_deg": rotation_at_centre(photo.homography, page_wh),
@@ -112,7 +117,7 @@ def photograph(printout: Printout, signals: np.ndarray, params: PhotoParams,
 
 
 def _png(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()

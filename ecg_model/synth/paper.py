@@ -85,6 +85,10 @@ class Printout:
             "lead_boxes": self.lead_boxes,
             "baselines": self.baselines,
             "grid_box": self.grid_box,
+            "style": {"line_width_mm": self.style.line_width_mm, "trace_rgb": list(self.style.trace_rgb),
+                      "paper_rgb": list(self.style.paper_rgb), "dotted_minor": self.style.dotted_minor,
+                      "font": self.style.font, "page_mm": list(self.style.page_mm),
+                      "margins_mm": list(self.style.margins_mm), "header_text": list(self.style.header_text)},
         }
 
 
@@ -101,35 +105,43 @@ def _line_coverage(n: int, start: float, pitch: float, count: int, width: float)
     return cov
 
 
-def draw_grid(canvas: np.ndarray, box: tuple[float, float, float, float], style: PaperStyle) -> None:
-    """Paint 1 mm minor and 5 mm major lines into ``canvas`` (float32 RGB) inside ``box``."""
-    h, w = canvas.shape[:2]
+def grid_image(h: int, w: int, box: tuple[float, float, float, float], style: PaperStyle) -> np.ndarray:
+    """The paper with its 1 mm minor and 5 mm major lines inside ``box``, as uint8 RGB.
+
+    Line coverage is computed per axis with sub-pixel accuracy (so the pitch is exact). The
+    grid is separable: a pixel's colour depends only on its column's and its row's coverage,
+    so each distinct kind of row is coloured once and the rows are copied into place.
+    """
     ppm = style.px_per_mm
     x0, y0, x1, y1 = box
     nx = int((x1 - x0) / ppm + 1e-6) + 1
     ny = int((y1 - y0) / ppm + 1e-6) + 1
-    minor_rgb, major_rgb = GRID_COLOURS[style.grid]
+    minor_rgb, major_rgb = (np.asarray(c, np.float32) for c in GRID_COLOURS[style.grid])
+    paper = np.asarray(style.paper_rgb, np.float32)
     minor_w = max(0.6, 0.08 * ppm)
     major_w = max(1.0, 0.16 * ppm)
-    cov_minor_x = _line_coverage(w, x0, ppm, nx, minor_w)
-    cov_minor_y = _line_coverage(h, y0, ppm, ny, minor_w)
-    cov_major_x = _line_coverage(w, x0, 5 * ppm, (nx - 1) // 5 + 1, major_w)
-    cov_major_y = _line_coverage(h, y0, 5 * ppm, (ny - 1) // 5 + 1, major_w)
     inside_x = np.zeros(w, np.float32)
     inside_y = np.zeros(h, np.float32)
     inside_x[int(np.floor(x0)):int(np.ceil(x1)) + 1] = 1
     inside_y[int(np.floor(y0)):int(np.ceil(y1)) + 1] = 1
-    if style.dotted_minor:
-        # Dotted minor grid (as on many thermal printers): dots where minor lines cross.
-        minor = cov_minor_x[None, :] * cov_minor_y[:, None]
-    else:
-        minor = np.maximum(cov_minor_x[None, :], cov_minor_y[:, None])
-    major = np.maximum(cov_major_x[None, :], cov_major_y[:, None])
-    inside = inside_x[None, :] * inside_y[:, None]
-    for alpha, rgb in ((minor * inside, minor_rgb), (major * inside, major_rgb)):
-        a = alpha[:, :, None]
-        canvas *= 1.0 - a
-        canvas += a * np.asarray(rgb, np.float32)
+    mx = _line_coverage(w, x0, ppm, nx, minor_w) * inside_x
+    my = _line_coverage(h, y0, ppm, ny, minor_w) * inside_y
+    big_x = _line_coverage(w, x0, 5 * ppm, (nx - 1) // 5 + 1, major_w) * inside_x
+    big_y = _line_coverage(h, y0, 5 * ppm, (ny - 1) // 5 + 1, major_w) * inside_y
+    row_keys = np.stack([my, big_y, inside_y], axis=1)
+    kinds, row_kind = np.unique(row_keys, axis=0, return_inverse=True)
+    patterns = np.empty((len(kinds), w, 3), np.uint8)
+    for k, (cy, cby, iny) in enumerate(kinds):
+        if iny == 0:
+            patterns[k] = np.clip(paper + 0.5, 0, 255).astype(np.uint8)
+            continue
+        # Dotted minor grids (as on many thermal printers) have dots where minor lines cross.
+        minor = mx * cy if style.dotted_minor else np.maximum(mx, cy)
+        major = np.maximum(big_x, cby)
+        colour = paper[None, :] * (1 - minor)[:, None] + minor_rgb[None, :] * minor[:, None]
+        colour = colour * (1 - major)[:, None] + major_rgb[None, :] * major[:, None]
+        patterns[k] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
+    return patterns[row_kind.ravel()]
 
 
 def _polyline(mask: np.ndarray, xs: np.ndarray, ys: np.ndarray, thickness: int) -> None:
@@ -172,11 +184,9 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
     ppm = style.px_per_mm
     page_w = int(round(style.page_mm[0] * ppm))
     page_h = int(round(style.page_mm[1] * ppm))
-    canvas = np.empty((page_h, page_w, 3), np.float32)
-    canvas[:] = np.asarray(style.paper_rgb, np.float32)
     ml, mt, mr, mb = (m * ppm for m in style.margins_mm)
     grid_box = (ml, mt, page_w - mr, page_h - mb)
-    draw_grid(canvas, grid_box, style)
+    canvas = grid_image(page_h, page_w, grid_box, style)
 
     rows = LAYOUTS[style.layout]
     n_rows = len(rows)
@@ -229,10 +239,13 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
     foot = footer if footer is not None else "25 mm/s   10 mm/mV   0.05-150 Hz"
     if foot:
         _text(other_ink, foot, (ml, page_h - mb + 9.0 * ppm), 2.6 * ppm, style)
-    ink = np.maximum(trace_mask, other_ink).astype(np.float32)[:, :, None] / 255.0
-    canvas *= 1.0 - ink
-    canvas += ink * np.asarray(style.trace_rgb, np.float32)
-    rgb = np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+    # Ink covers a few per cent of the page: blend only where there is some.
+    ink = np.maximum(trace_mask, other_ink)
+    ys, xs = np.nonzero(ink)
+    a = ink[ys, xs].astype(np.float32)[:, None] / 255.0
+    blended = canvas[ys, xs].astype(np.float32) * (1.0 - a) + a * np.asarray(style.trace_rgb, np.float32)
+    canvas[ys, xs] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    rgb = canvas
     return Printout(rgb=rgb, trace_mask=np.where(trace_mask >= 128, 255, 0).astype(np.uint8),
                     px_per_mm=ppm, lead_boxes=lead_boxes, baselines=baselines,
                     grid_box=[float(v) for v in grid_box], style=style)
