@@ -291,7 +291,7 @@ def build_parser() -> Parser:
     p.add_argument("--photo", action="store_true", help="phone photos instead of flat printouts")
     p.add_argument("--layout", action="append", choices=["3x4+1", "6x2", "12x1"], help="repeat to allow several")
     p.add_argument("--grid", action="append", choices=["red", "pink", "orange", "green", "grey", "bw"])
-    p.add_argument("--dpi", type=float, help="fixed resolution (default: 110-200 at random)")
+    p.add_argument("--dpi", type=float, help="fixed resolution (default: 100-300 at random)")
     p.add_argument("--source", default="sim", choices=["sim", "ptbxl", "mix", "neurokit"],
                    help="waveforms: built-in simulator (default), real PTB-XL records (normal ones from NORM100, "
                         "risky ones real MI or injected), half and half, or neurokit2 if installed")

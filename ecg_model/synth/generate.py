@@ -32,7 +32,7 @@ class SynthOptions:
     photo: bool = False
     layouts: Sequence[str] | None = None
     grids: Sequence[str] | None = None
-    dpi_range: tuple[float, float] = (110.0, 200.0)
+    dpi_range: tuple[float, float] = (100.0, 300.0)
     frame_wh: tuple[int, int] = (1600, 1200)
     header: bool = True
     source: str = "sim"  # sim | ptbxl | mix | neurokit (see sources.py)

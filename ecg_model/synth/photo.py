@@ -201,9 +201,17 @@ def simulate_photo(page_rgb: np.ndarray, params: PhotoParams) -> Photo:
         page = cv2.remap(page, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         cover_page = cv2.remap(cover_page, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     frame = _background(rng, params)
-    warped = cv2.warpPerspective(page, h, (fw, fh), flags=cv2.INTER_LINEAR,
+    # A page far larger than its image in the frame is first averaged down (a bilinear warp
+    # alone would skip thin lines, which a camera's optics never do).
+    h_warp = h
+    shrink = 1.25 * fw / pw
+    if shrink < 0.8:
+        page = cv2.resize(page, (max(1, int(pw * shrink)), max(1, int(ph * shrink))), interpolation=cv2.INTER_AREA)
+        cover_page = cv2.resize(cover_page, (page.shape[1], page.shape[0]), interpolation=cv2.INTER_AREA)
+        h_warp = h @ np.diag([pw / page.shape[1], ph / page.shape[0], 1.0])
+    warped = cv2.warpPerspective(page, h_warp, (fw, fh), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
-    cover = cv2.warpPerspective(cover_page, h, (fw, fh), flags=cv2.INTER_LINEAR,
+    cover = cv2.warpPerspective(cover_page, h_warp, (fw, fh), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     a = cover.astype(np.float32) * (1.0 / 255.0)
     frame = cv2.blendLinear(warped.astype(np.float32), frame, a, 1.0 - a)
