@@ -20,9 +20,10 @@ MAX_BYTES = 60 * 1024 * 1024
 # A 108-megapixel phone sensor is the largest honest input; a 40000x40000 PNG bomb is 1600 MP.
 MAX_PIXELS = 110_000_000
 MIN_SIDE = 200
-# JPEGs larger than this on their long side are decoded at 1/2, 1/4 or 1/8 scale by the
-# decoder itself (draft mode): the pipeline never needs more, and decoding is the slowest step.
-DRAFT_LONG_SIDE = 2400
+# JPEGs at least twice this long are decoded at 1/2, 1/4 or 1/8 scale inside the decoder,
+# keeping at least this many pixels on the long side: the page is processed 1600 px wide, and
+# full-size decoding of a 12-megapixel photo costs more than the whole pipeline.
+DRAFT_LONG_SIDE = 1800
 
 SUPPORTED = "PNG, JPEG, BMP, TIFF, WebP or GIF"
 
@@ -142,7 +143,7 @@ def load_image(
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise ECGImageError(f"the image file is damaged: {exc}") from exc
         try:
-            return _decode(im, max_pixels, draft_long_side)
+            return _decode(im, max_pixels, draft_long_side, data)
         except ECGImageError:
             raise
         except Image.DecompressionBombError as exc:
@@ -163,7 +164,51 @@ def _bomb_message(max_pixels: int) -> str:
             "(a decompression bomb?); refused before decoding")
 
 
-def _decode(im: Image.Image, max_pixels: int, draft_long_side: int | None) -> LoadedImage:
+# EXIF orientation -> the numpy operation that makes the stored pixels upright (as PIL's
+# exif_transpose does: 6 is a quarter turn clockwise, 8 counter-clockwise).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.transpose(a, (1, 0, 2)),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.transpose(a[::-1, ::-1], (1, 0, 2)),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        value = im.getexif().get(0x0112, 1)
+        return int(value) if int(value) in range(1, 9) else 1
+    except (ValueError, TypeError, OSError, SyntaxError, struct.error):
+        return 1  # damaged EXIF: the pixels are still fine
+
+
+def _fast_jpeg(data: bytes, width: int, height: int, draft_long_side: int | None) -> tuple[np.ndarray, float] | None:
+    """Decode an RGB or grey JPEG with OpenCV's libjpeg-turbo at 1/2, 1/4 or 1/8 scale.
+
+    Two to four times quicker than PIL for phone photos: the reduction happens inside the
+    DCT, and the array comes out without a copy through bytes. EXIF is ignored here and
+    applied by the caller.
+    """
+    import cv2
+
+    factor = 1
+    if draft_long_side:
+        for k in (8, 4, 2):
+            if max(width, height) / k >= draft_long_side and max(width, height) > 2 * draft_long_side:
+                factor = k
+                break
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+             8: cv2.IMREAD_REDUCED_COLOR_8}[factor] | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if bgr is None or bgr.ndim != 3:
+        return None
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), width / bgr.shape[1]
+
+
+def _decode(im: Image.Image, max_pixels: int, draft_long_side: int | None, data: bytes = b"") -> LoadedImage:
     fmt = im.format or "unknown"
     width, height = im.size
     if width <= 0 or height <= 0:
@@ -179,20 +224,30 @@ def _decode(im: Image.Image, max_pixels: int, draft_long_side: int | None) -> Lo
         im.seek(0)
         notes.append(f"first of {n_frames} frames used")
     scale = 1.0
+    orientation = _orientation(im)
+    if fmt == "JPEG" and im.mode in ("RGB", "L") and data:
+        fast = _fast_jpeg(data, width, height, draft_long_side)
+        if fast is not None:
+            rgb, scale = fast
+            if orientation != 1:
+                rgb = np.ascontiguousarray(_ORIENT[orientation](rgb))
+                notes.append(f"EXIF orientation {orientation} applied")
+            return _finish(rgb, scale, fmt, notes)
     if fmt == "JPEG" and draft_long_side and max(width, height) > 2 * draft_long_side:
         factor = max(width, height) / draft_long_side
         im.draft("RGB", (int(width / factor), int(height / factor)))
         scale = width / im.size[0]
     im.load()
-    upright = ImageOps.exif_transpose(im)
-    if upright is None:
-        upright = im
-    if upright.size != im.size or upright is not im:
-        orientation = im.getexif().get(0x0112, 1)
-        if orientation not in (1, None):
-            notes.append(f"EXIF orientation {orientation} applied")
+    upright = im
+    if orientation != 1:
+        upright = ImageOps.exif_transpose(im) or im
+        notes.append(f"EXIF orientation {orientation} applied")
     rgb, mode_notes = _to_rgb(upright)
     notes.extend(mode_notes)
+    return _finish(rgb, scale, fmt, notes)
+
+
+def _finish(rgb: np.ndarray, scale: float, fmt: str, notes: list[str]) -> LoadedImage:
     h, w = rgb.shape[:2]
     # The original size in the upright frame: the decoder may have reduced it by `scale`.
     original = (int(round(w * scale)), int(round(h * scale)))

@@ -48,7 +48,7 @@ def test_dataset_layout_and_truth(tmp_path):
 def test_every_layout_and_grid_colour(layout, grid):
     signals = synthesize(WaveformParams(seed=4))
     p = render_printout(signals, 500, PaperStyle(layout=layout, grid=grid, dpi=100))
-    expected_boxes = 13 if layout == "3x4+1" else 12
+    expected_boxes = sum(len(row) for row in LAYOUTS[layout])
     assert len(p.lead_boxes) == expected_boxes
     assert np.count_nonzero(p.trace_mask) > 2000
     # The grid's colour is on the page: the most common non-paper colour is near the minor line colour.

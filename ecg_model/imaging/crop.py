@@ -29,7 +29,8 @@ def _is_anchor(bw: int, bh: int, area: int, ppm: float) -> bool:
     """A stroke that only an ECG draws: a long sparse wiggle, or a tall thin QRS spike."""
     sparse = area / float(bw * bh) <= 0.3
     long_trace = bw >= 12 * ppm and bh >= 4 * ppm and sparse
-    spike = bh >= 5 * ppm and bh >= 2 * bw and bh <= 40 * ppm
+    # A QRS spike is an up and a down stroke: never as narrow as a grid line's fragment.
+    spike = bh >= 5 * ppm and bh >= 2 * bw and bh <= 40 * ppm and bw >= 0.7 * ppm
     return long_trace or spike
 
 
@@ -90,3 +91,39 @@ def find_trace_region(mask: np.ndarray, px_per_mm: float) -> TraceRegion:
     for x0, _, x1, _ in grown:
         covered[x0:x1] = True
     return TraceRegion(box, len(grown), float(covered.mean()), tuple(grown))
+
+
+def clean_traces(mask: np.ndarray, box: tuple[int, int, int, int] | None, baselines: tuple[float, ...],
+                 px_per_mm: float) -> tuple[np.ndarray, float]:
+    """Keep only the traces: nothing outside the trace area, no free-standing text inside it.
+
+    A component is text-like when it is letter-sized (1.2-8 mm tall, at most 12 mm wide) and
+    dense in its box. Text-like components away from every baseline (lead labels above a
+    trace) are dropped; near a baseline they may be pieces of a broken trace and stay.
+
+    Returns:
+        (cleaned uint8 mask, share of the trace area's ink that is text-like); the share is
+        high on a page of text and low on an ECG.
+    """
+    out = np.zeros_like(mask)
+    if box is None:
+        return out, 0.0
+    x0, y0, x1, y1 = box
+    roi = mask[y0:y1, x0:x1]
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(roi, connectivity=8)
+    if n <= 1:
+        return out, 0.0
+    ppm = px_per_mm
+    bw, bh, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    fill = area / np.maximum(bw * bh, 1)
+    text_like = (bh >= 1.2 * ppm) & (bh <= 8 * ppm) & (bw <= 12 * ppm) & (fill >= 0.12)
+    centre_y = stats[1:, cv2.CC_STAT_TOP] + bh / 2.0 + y0
+    if baselines:
+        dist = np.min(np.abs(centre_y[:, None] - np.asarray(baselines)[None, :]), axis=1)
+    else:
+        dist = np.full(centre_y.shape, np.inf)
+    drop = text_like & (dist > 2.0 * ppm)
+    keep = np.r_[False, ~drop]
+    out[y0:y1, x0:x1] = np.where(keep[labels], roi, 0)
+    total = float(area.sum())
+    return out, float(area[text_like].sum() / total) if total else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MAX_POINTS = 60_000
+MAX_POINTS = 30_000
 
 
 def _sharpness(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray, bins: int) -> np.ndarray:
@@ -43,7 +43,7 @@ def estimate_skew(dark: np.ndarray, max_angle: float = 45.0, seed: int = 0) -> f
     ys = ys.astype(np.float64) - h / 2
     bins = int(np.hypot(h, w)) + 2
     best = 0.0
-    for step, span in ((1.0, max_angle), (0.1, 1.0), (0.02, 0.12)):
+    for step, span in ((1.5, max_angle), (0.15, 1.5), (0.02, 0.16)):
         angles = np.arange(best - span, best + span + step / 2, step)
         angles = angles[np.abs(angles) <= max_angle + 1e-9]
         scores = _sharpness(xs, ys, angles, bins)

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from .crop import TraceRegion
+from .layout import baseline_concentration, row_concentration
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class GateResult:
 
 def brightness_stats(rgb: np.ndarray) -> tuple[float, float]:
     """(mean luminance 0..255, share of clipped-white pixels) on a small copy."""
-    small = cv2.resize(rgb, (256, max(1, int(256 * rgb.shape[0] / rgb.shape[1]))), interpolation=cv2.INTER_AREA)
-    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    step = max(1, max(rgb.shape[:2]) // 256)
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb[::step, ::step]), cv2.COLOR_RGB2GRAY)
     return float(gray.mean()), float(np.mean(gray >= 252))
 
 
@@ -56,7 +57,8 @@ def stroke_width_mm(mask: np.ndarray, px_per_mm: float) -> float:
 
 
 def assess(input_rgb: np.ndarray, flat_rgb: np.ndarray, mask: np.ndarray, region: TraceRegion,
-           px_per_mm: float, grid_found: bool) -> GateResult:
+           px_per_mm: float, grid_found: bool, text_share: float = 0.0,
+           baselines: tuple[float, ...] = ()) -> GateResult:
     """Decide whether the cleaned page holds a readable ECG.
 
     The thresholds were set on synthetic photos with known blur and exposure and on the real
@@ -83,13 +85,29 @@ def assess(input_rgb: np.ndarray, flat_rgb: np.ndarray, mask: np.ndarray, region
     width_mm = stroke_width_mm(crop, px_per_mm)
     sharp = sharpness(flat_rgb[y0:y1, x0:x1], crop, px_per_mm)
     measures.update({"crop_ink_share": crop_ink, "stroke_width_mm": width_mm, "sharpness": sharp})
-    if crop_ink > 0.25:
+    measures["text_share"] = text_share
+    share, concentration = baseline_concentration(mask, region.box, baselines, px_per_mm)
+    rows_conc = row_concentration(mask, region.box, px_per_mm)
+    measures.update({"baseline_share": share, "baseline_concentration": concentration, "rows": float(len(baselines)),
+                     "row_concentration": rows_conc})
+    if text_share > 0.5:
+        reasons.append(f"this looks like a page of text ({text_share:.0%} of the marks are letter-shaped), "
+                       "not an ECG printout")
+    elif crop_ink > 0.25:
         reasons.append(f"large dark areas ({crop_ink:.0%} of the trace area): not an ECG printout, or a very dark photo")
-    elif width_mm > 2.0:
+    elif width_mm > 1.7:
         reasons.append(f"the lines are {width_mm:.1f} mm thick: not ECG traces, or the photo is badly out of focus")
+    n_rows = len(baselines)
+    # Many rows (12x1) spread the ink over more of the page, so they need less concentration.
+    if not reasons and (rows_conc < (2.1 if n_rows <= 6 else 1.6) or share < 0.25):
+        reasons.append("the marks do not line up along trace baselines: this does not look like an ECG printout")
+    elif not reasons and n_rows > 16:
+        reasons.append(f"{n_rows} rows of marks: more than any 12-lead layout has; not an ECG printout?")
+    elif not reasons and n_rows < 2:
+        reasons.append("only one row of trace found: a 12-lead ECG printout has three or more")
     if region.width_coverage < 0.45:
         reasons.append(f"traces span only {region.width_coverage:.0%} of the page width: page cut off, or not an ECG")
-    if sharp < 0.4 and not reasons:
+    if sharp < 0.3 and not reasons:
         reasons.append("the photo is too blurry to read the traces; hold the phone still and focus")
     measures["grid_found"] = float(grid_found)
     return GateResult(not reasons, tuple(reasons), measures)

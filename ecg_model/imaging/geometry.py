@@ -57,10 +57,16 @@ def horizontal_axis_angle(to_input: np.ndarray, at_xy: tuple[float, float]) -> f
     return float(math.degrees(math.atan2(-dy, dx)))
 
 
-def resize_to_long_side(img: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:
-    """Resize so the longer side is ``long_side``; returns (image, factor new/old)."""
+def resize_to_long_side(img: np.ndarray, long_side: int, integer: bool = False) -> tuple[np.ndarray, float]:
+    """Resize so the longer side is ``long_side``; returns (image, factor new/old).
+
+    With ``integer``, shrink by a whole factor instead (the long side ends near ``long_side``):
+    area averaging by a whole factor is several times quicker in OpenCV.
+    """
     h, w = img.shape[:2]
     factor = long_side / max(h, w)
+    if integer and factor < 1:
+        factor = 1.0 / max(1, int(round(1.0 / factor)))
     if abs(factor - 1.0) < 1e-3:
         return img, 1.0
     interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR

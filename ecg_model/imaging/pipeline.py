@@ -9,18 +9,20 @@ import cv2
 import numpy as np
 
 from ..io import LoadedImage
-from .crop import TraceRegion, find_trace_region
+from .crop import TraceRegion, clean_traces, find_trace_region
 from .deskew import estimate_skew, rotation_matrix
 from .gate import GateResult, assess
 from .geometry import horizontal_axis_angle, scale_matrix
-from .grid import any_darkness, darkness, estimate_px_per_mm, remove_grid
+from .layout import LayoutResult, detect_layout
+from .grid import any_darkness, darkness, estimate_pitch_xy, estimate_px_per_mm, remove_grid
 from .page import PageDetection, detect_page, page_size_px, rectify_homography
 from .shading import flatten_illumination
 
 # The page is processed at this width: 1600 px over a 280 mm wide page is ~5.7 px per mm,
 # finer than the model needs and coarse enough to stay quick.
 WORK_WIDTH = 1600
-PIPELINE_VERSION = 2
+PREVIEW_SCALE = 0.5
+PIPELINE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class PipelineResult:
     work_to_input: np.ndarray
     page: PageDetection
     region: TraceRegion
+    ink_mask: np.ndarray  # uint8 trace mask (grid and text removed), working frame
+    work_width: int
+    layout: str | None = None
+    lead_boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -79,11 +85,70 @@ def _draw_box(rgb: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndar
     return out
 
 
+def _draw_layout(rgb: np.ndarray, box: tuple[int, int, int, int] | None, layout: LayoutResult) -> np.ndarray:
+    out = _draw_box(rgb, box)
+    thick = max(1, rgb.shape[1] // 800)
+    for name, (x0, y0, x1, y1) in layout.lead_boxes.items():
+        cv2.rectangle(out, (x0, y0), (x1, y1), (40, 170, 40), thick)
+        cv2.putText(out, name, (x0 + 4, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (40, 140, 40), 1, cv2.LINE_AA)
+    if layout.name:
+        cv2.putText(out, f"layout {layout.name}", (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (40, 140, 40), 2, cv2.LINE_AA)
+    return out
+
+
 def model_input_from_ink(ink: np.ndarray, box: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
     """Crop the ink map to the trace area and resize it to the model's input size."""
     x0, y0, x1, y1 = box
     crop = ink[y0:y1, x0:x1]
     return cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def _straighten(src: np.ndarray, to_work: np.ndarray, out_w: int,
+                out_h: int) -> tuple[np.ndarray, int, float, float, float | None, float]:
+    """Residual rotation and aspect ratio, measured on reduced previews, folded into one warp.
+
+    The grid is the ruler: its lines give the rotation (projection profiles), and its pitch
+    along x and along y must be equal, so a page whose height came out wrong from a tilted
+    photo is stretched until its millimetre squares are square again.
+
+    Returns:
+        (input -> working homography, working height, rotation found, aspect factor applied,
+        grid pitch in working px per mm or None, its confidence). The pitch is measured on the
+        preview along x (which the aspect correction leaves alone); the long-lag refinement
+        makes it as precise there as at full size.
+    """
+    half = scale_matrix(PREVIEW_SCALE)
+    size = (int(out_w * PREVIEW_SCALE), int(out_h * PREVIEW_SCALE))
+    preview = cv2.warpPerspective(src, half @ to_work, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    flat = flatten_illumination(preview)
+    skew = estimate_skew(any_darkness(flat))
+    if abs(skew) > 0.05:
+        to_work = rotation_matrix((out_h, out_w), skew) @ to_work
+    if abs(skew) > 0.1:
+        # Even a small turn smears a grid line across several of the preview's columns over
+        # the page height, so the preview is redrawn straight before the pitch is measured.
+        preview = cv2.warpPerspective(src, half @ to_work, size, flags=cv2.INTER_LINEAR,
+                                      borderMode=cv2.BORDER_REPLICATE)
+        flat = flatten_illumination(preview)
+    px, cx, py, cy = estimate_pitch_xy(any_darkness(flat) * (darkness(flat) < 0.45),
+                                       prior=out_w * PREVIEW_SCALE / 280.0)
+    aspect = 1.0
+    if px > 0 and py > 0 and min(cx, cy) > 0.3:
+        ratio = px / py
+        if 0.8 < ratio < 1.25 and abs(ratio - 1.0) > 0.005:
+            aspect = ratio
+            to_work = np.diag([1.0, aspect, 1.0]) @ to_work
+            out_h = max(1, int(round(out_h * aspect)))
+    # The x pitch is the reference (the aspect correction scales y to match it), unless the two
+    # axes disagree beyond any perspective error and y is the clearer one.
+    agree = px > 0 and py > 0 and 0.8 < px / py < 1.25
+    if px > 0 and cx > 0.2 and (agree or cx >= cy):
+        ppm, conf = px / PREVIEW_SCALE, cx
+    elif py > 0 and cy > 0.2:
+        ppm, conf = py * aspect / PREVIEW_SCALE, cy
+    else:
+        ppm, conf = None, max(cx, cy)
+    return to_work, out_h, skew, aspect, ppm, conf
 
 
 def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None = None,
@@ -131,44 +196,47 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     if page_w_in > 1.5 * out_w:
         pre = 1.25 * out_w / page_w_in
         src = cv2.resize(rgb, (max(1, int(w_in * pre)), max(1, int(h_in * pre))), interpolation=cv2.INTER_AREA)
-    to_work_from_src = to_work @ np.linalg.inv(scale_matrix(pre))
-    rectified = cv2.warpPerspective(src, to_work_from_src, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                                    borderMode=cv2.BORDER_REPLICATE)
+    from_src = np.linalg.inv(scale_matrix(pre))
     tick("rectify")
-    small = cv2.resize(rectified, (out_w // 2, out_h // 2), interpolation=cv2.INTER_AREA)
-    skew = estimate_skew(any_darkness(flatten_illumination(small)))
-    if abs(skew) > 0.05:
-        rot = rotation_matrix((out_h, out_w), skew)
-        to_work = rot @ to_work
-        to_work_from_src = rot @ to_work_from_src
-        rectified = cv2.warpPerspective(src, to_work_from_src, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_REPLICATE)
+    to_work, out_h, skew, aspect, ppm, ppm_conf = _straighten(src, to_work @ from_src, out_w, out_h)
+    to_work = to_work @ np.linalg.inv(from_src)
+    rectified = cv2.warpPerspective(src, to_work @ from_src, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE)
     tick("deskew")
     work_to_input = scale_matrix(file_scale) @ np.linalg.inv(to_work)
     deskew_deg = horizontal_axis_angle(work_to_input, (out_w / 2.0, out_h / 2.0))
     flat = flatten_illumination(rectified)
     tick("flatten")
-    dark = darkness(flat)
-    grid = any_darkness(flat) * (dark < 0.45)
-    ppm, ppm_conf = estimate_px_per_mm(grid, prior=out_w / 280.0)
+    # The pitch again at full size, on the central part of the page (the grid is everywhere;
+    # the centre is enough and a third of the cost): more reliable than the preview's.
+    ch, cw = flat.shape[0] // 5, flat.shape[1] // 5
+    centre = flat[ch:-ch or None, cw:-cw or None]
+    full_ppm, full_conf = estimate_px_per_mm(any_darkness(centre) * (darkness(centre) < 0.45), prior=out_w / 280.0)
+    if full_ppm is not None:
+        ppm, ppm_conf = full_ppm, full_conf
     tick("pitch")
     ppm_for_sizes = ppm or out_w / 280.0
     ink = remove_grid(flat, ppm_for_sizes, ppm)
     tick("grid")
     region = find_trace_region(ink.mask, ppm_for_sizes)
+    layout = detect_layout(ink.mask, region.box, ppm_for_sizes)
+    traces, text_share = clean_traces(ink.mask, region.box, layout.baselines, ppm_for_sizes)
     tick("crop")
-    gate = assess(rgb, flat, ink.mask, region, ppm_for_sizes, ppm is not None)
+    gate = assess(rgb, flat, traces, region, ppm_for_sizes, ppm is not None, text_share, layout.baselines)
     tick("gate")
     model_input = None
     if region.box is not None:
-        model_input = model_input_from_ink(ink.ink, region.box, config.input_height, config.input_width)
+        # The soft ink only where a kept trace stroke is: text and specks stay out.
+        soft = np.where(cv2.dilate(traces, np.ones((3, 3), np.uint8)) > 0, ink.ink, 0.0).astype(np.float32)
+        model_input = model_input_from_ink(soft, region.box, config.input_height, config.input_width)
     tick("model_input")
     if keep_stages:
         stages["input"] = _draw_quad(rgb, page.corners)
         stages["rectified"] = rectified
         stages["flattened"] = flat
         stages["grid removed"] = (255 - ink.ink * 255).astype(np.uint8)
-        stages["trace area"] = _draw_box(flat, region.box)
+        stages["traces"] = 255 - traces
+        stages["trace area"] = _draw_layout(flat, region.box, layout)
         if model_input is not None:
             stages["model input"] = (255 - model_input * 255).astype(np.uint8)
     corners = None
@@ -177,4 +245,5 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     return PipelineResult(stages=stages, model_input=model_input, gate=gate, deskew_deg=deskew_deg,
                           paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
                           crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
-                          timings_ms=timings)
+                          ink_mask=traces, work_width=out_w, layout=layout.name,
+                          lead_boxes=layout.lead_boxes, timings_ms=timings)

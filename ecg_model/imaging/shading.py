@@ -7,21 +7,21 @@ import numpy as np
 
 
 def estimate_background(rgb: np.ndarray, window_frac: float = 0.04) -> np.ndarray:
-    """The paper's brightness under the lines, per channel, as float32 H x W x 3.
+    """The paper's brightness under the lines, per channel, as uint8 H x W x 3.
 
     Lines are thin and dark, so a grey-level closing (max filter, then min) wider than a line
     removes them; it runs on a quarter-size copy because light varies slowly.
     """
     h, w = rgb.shape[:2]
-    small = cv2.resize(rgb, (max(8, w // 4), max(8, h // 4)), interpolation=cv2.INTER_AREA)
+    small = cv2.pyrDown(cv2.pyrDown(rgb)) if min(h, w) >= 64 else rgb  # quarter size, cheaply
     k = max(3, int(window_frac * max(small.shape[:2])) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
-    closed = cv2.GaussianBlur(closed.astype(np.float32), (0, 0), k / 2.0)
+    closed = cv2.GaussianBlur(closed, (0, 0), k / 2.0)
     return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def flatten_illumination(rgb: np.ndarray) -> np.ndarray:
     """Paper becomes white (255) everywhere; lines keep their contrast relative to it."""
-    background = np.clip(estimate_background(rgb), 8, 255).astype(np.uint8)
+    background = np.maximum(estimate_background(rgb), 8)
     return cv2.divide(rgb, background, scale=255.0)

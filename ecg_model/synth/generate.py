@@ -16,7 +16,8 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from .paper import GRID_COLOURS, LAYOUTS, PaperStyle, Printout, default_header, render_printout
+from ..layouts import LAYOUTS, SYNTH_LAYOUTS
+from .paper import GRID_COLOURS, PaperStyle, Printout, default_header, render_printout
 from .photo import PhotoParams, random_photo_params, rotation_at_centre, simulate_photo
 from .sources import draw_recording
 from .waveform import LEADS, WaveformParams, synthesize
@@ -52,7 +53,7 @@ class Sample:
 
 
 def random_style(rng: np.random.Generator, options: SynthOptions, heart_rate: float) -> PaperStyle:
-    layouts = list(options.layouts or LAYOUTS)
+    layouts = list(options.layouts or SYNTH_LAYOUTS)
     grids = list(options.grids or GRID_COLOURS)
     for name in layouts:
         if name not in LAYOUTS:

@@ -8,6 +8,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..layouts import LAYOUTS, SYNTH_LAYOUTS, box_name
 from .waveform import LEADS
 
 PAPER_SPEED_MM_S = 25.0
@@ -22,15 +23,6 @@ GRID_COLOURS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     "grey": ((215, 215, 215), (160, 160, 160)),
     "bw": ((225, 225, 225), (120, 120, 120)),  # black-and-white print of a grid
 }
-
-# Rows of (lead, column) for each layout; a rhythm strip is a row with one full-length lead.
-LAYOUTS: dict[str, list[list[str]]] = {
-    "3x4+1": [["I", "aVR", "V1", "V4"], ["II", "aVL", "V2", "V5"],
-              ["III", "aVF", "V3", "V6"], ["II"]],
-    "6x2": [["I", "V1"], ["II", "V2"], ["III", "V3"], ["aVR", "V4"], ["aVL", "V5"], ["aVF", "V6"]],
-    "12x1": [[name] for name in LEADS],
-}
-
 
 @dataclass
 class PaperStyle:
@@ -75,6 +67,7 @@ class Printout:
     baselines: dict[str, float]
     grid_box: list[float]
     style: PaperStyle
+    pen_boxes: list[list[float]] = field(default_factory=list)  # calibration pulses and lead separators
 
     def truth(self) -> dict[str, Any]:
         return {
@@ -85,6 +78,7 @@ class Printout:
             "lead_boxes": self.lead_boxes,
             "baselines": self.baselines,
             "grid_box": self.grid_box,
+            "pen_boxes": self.pen_boxes,
             "style": {"line_width_mm": self.style.line_width_mm, "trace_rgb": list(self.style.trace_rgb),
                       "paper_rgb": list(self.style.paper_rgb), "dotted_minor": self.style.dotted_minor,
                       "font": self.style.font, "page_mm": list(self.style.page_mm),
@@ -203,6 +197,7 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
     baselines: dict[str, float] = {}
     label_h = 2.6 * ppm
     labels: list[tuple[str, tuple[float, float]]] = []
+    pen_boxes: list[list[float]] = []
     for r, row in enumerate(rows):
         baseline = grid_box[1] + row_pitch * (r + 0.6)
         # Calibration pulse: 1 mV (10 mm) high, 0.2 s wide.
@@ -210,6 +205,8 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
         pulse_x = np.array([px0 - 1.5 * ppm, px0, px0, px0 + pulse_w, px0 + pulse_w, px0 + pulse_w + 1.5 * ppm])
         pulse_y = np.array([baseline, baseline, baseline - 10 * ppm, baseline - 10 * ppm, baseline, baseline])
         _polyline(other_ink, pulse_x, pulse_y, thickness)
+        pen_boxes.append([float(pulse_x[0]), float(baseline - 10 * ppm - thickness), float(pulse_x[-1]),
+                          float(baseline + thickness)])
         seg_w = strip_w / len(row)
         for c, lead in enumerate(row):
             lead_index = LEADS.index(lead)
@@ -220,7 +217,7 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
             xs = x_start + (np.arange(i0, i0 + seg.size) / fs) * PAPER_SPEED_MM_S * ppm
             ys = baseline - seg * GAIN_MM_MV * ppm
             _polyline(trace_mask, xs, ys, thickness)
-            name = lead if len(row) > 1 or style.layout != "3x4+1" else f"{lead} (rhythm)"
+            name = box_name(style.layout, r, lead)
             lead_boxes[name] = [float(x_start + c * seg_w), float(baseline - row_pitch * 0.6),
                                 float(x_start + (c + 1) * seg_w), float(baseline + row_pitch * 0.4)]
             baselines[name] = float(baseline)
@@ -229,6 +226,8 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
                 sx = x_start + c * seg_w
                 _polyline(other_ink, np.array([sx, sx]),
                           np.array([baseline - 3 * ppm, baseline + 3 * ppm]), thickness)
+                pen_boxes.append([float(sx - thickness), float(baseline - 3 * ppm - thickness),
+                                  float(sx + thickness), float(baseline + 3 * ppm + thickness)])
             labels.append((lead, (x_start + c * seg_w + 1.0 * ppm, baseline - 5.0 * ppm)))
     for lead, org in labels:
         _text(other_ink, lead, org, label_h, style)
@@ -248,4 +247,4 @@ def render_printout(signals_mv: np.ndarray, fs: float, style: PaperStyle,
     rgb = canvas
     return Printout(rgb=rgb, trace_mask=np.where(trace_mask >= 128, 255, 0).astype(np.uint8),
                     px_per_mm=ppm, lead_boxes=lead_boxes, baselines=baselines,
-                    grid_box=[float(v) for v in grid_box], style=style)
+                    grid_box=[float(v) for v in grid_box], style=style, pen_boxes=pen_boxes)

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF",
-                          "V1", "V2", "V3", "V4", "V5", "V6")
+from ..layouts import LEADS
 INDEPENDENT: tuple[str, ...] = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
 TERRITORIES: dict[str, tuple[str, ...]] = {
