@@ -138,6 +138,9 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
                 deskew_deg=round(result.deskew_deg, 3),
                 paper_corners=result.paper_corners,
                 px_per_mm=None if result.px_per_mm is None else round(result.px_per_mm, 4),
+                layout=result.layout,
+                lead_boxes={k: list(v) for k, v in result.lead_boxes.items()},
+                gate=result.gate.measures,
                 timings_ms={k: round(v, 2) for k, v in result.timings_ms.items()},
                 crop_box=list(result.crop_box) if result.crop_box else None,
             )

@@ -19,11 +19,12 @@ if pipe is None:
     st.error(f"{result.name}: {analysis.message}")
     st.stop()
 
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Page rotation", f"{pipe.deskew_deg:.2f}°", help="Counter-clockwise positive, at the page centre")
 c2.metric("Grid pitch", f"{pipe.px_per_mm:.2f} px/mm" if pipe.px_per_mm else "no grid found")
 c3.metric("Page found", "yes" if pipe.paper_corners else "fills the image")
-c4.metric("Quality gate", "passed" if pipe.gate.ok else "refused")
+c4.metric("Layout", pipe.layout or "not recognised")
+c5.metric("Quality gate", "passed" if pipe.gate.ok else "refused")
 if not pipe.gate.ok:
     st.error(pipe.gate.message)
 
@@ -31,9 +32,10 @@ captions = {
     "input": "1. Input, with the page outline found",
     "rectified": "2. Perspective undone and deskewed",
     "flattened": "3. Lighting flattened (paper made evenly white)",
-    "grid removed": "4. Grid removed: the traces and printed text",
-    "trace area": "5. Trace area (blue box): header and footer text excluded",
-    "model input": "6. Model input (trace area, resized)",
+    "grid removed": "4. Grid removed (printed text still there)",
+    "traces": "5. Traces only: text and printed rules dropped",
+    "trace area": "6. Trace area (blue) and lead boxes (green) of the layout found",
+    "model input": "7. Model input (trace area, resized)",
 }
 items = list(pipe.stages.items())
 for i in range(0, len(items), 2):
@@ -43,6 +45,7 @@ for i in range(0, len(items), 2):
 
 with st.expander("Numbers"):
     st.json({"deskew_deg": pipe.deskew_deg, "paper_corners": pipe.paper_corners, "px_per_mm": pipe.px_per_mm,
+             "layout": pipe.layout, "lead_boxes": pipe.lead_boxes,
              "crop_box": pipe.crop_box, "page": pipe.page.reason, "gate": pipe.gate.measures,
              "timings_ms": analysis.timings_ms})
 disclaimer()

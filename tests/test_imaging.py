@@ -142,3 +142,63 @@ def test_gate_rejects_non_ecgs(name):
     result = run_pipeline(img, keep_stages=False)
     assert not result.gate.ok
     assert result.gate.message and result.gate.message != "ok"
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2", "12x1"])
+def test_layout_and_lead_boxes(layout):
+    p = _printout("pink", layout=layout, dpi=140)
+    result = run_pipeline(p.rgb, keep_stages=False)
+    assert result.layout == layout
+    scale = 1600 / p.rgb.shape[1]
+    assert set(result.lead_boxes) == set(p.lead_boxes)
+    for name, (x0, y0, x1, y1) in result.lead_boxes.items():
+        baseline = p.baselines[name] * scale
+        centre_x = (p.lead_boxes[name][0] + p.lead_boxes[name][2]) / 2 * scale
+        assert y0 <= baseline <= y1, name
+        assert x0 <= centre_x <= x1, name
+
+
+def test_text_is_dropped_from_the_traces():
+    p = _printout("red", dpi=150)
+    result = run_pipeline(p.rgb)
+    scale = 1600 / p.rgb.shape[1]
+    traces = result.ink_mask > 0
+    # Header text (above the grid) and lead labels (5 mm above each baseline) are gone.
+    header_bottom = int(20.0 * p.px_per_mm * scale)
+    assert traces[:header_bottom].sum() == 0
+    truth = cv2.resize(p.trace_mask, (traces.shape[1], traces.shape[0]), interpolation=cv2.INTER_AREA) > 40
+    near_trace = cv2.dilate(truth.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    cleared = []
+    for name, box in p.lead_boxes.items():
+        if "rhythm" in name:
+            continue
+        lx = int((box[0] + 1.0 * p.px_per_mm) * scale)
+        ly = int((p.baselines[name] - 5.0 * p.px_per_mm) * scale)
+        window = (traces & ~near_trace)[ly - 12:ly + 3, lx - 2:lx + 25]  # where the label was printed
+        cleared.append(window.sum() <= 3)
+    # A label that touches a tall R wave is one stroke with the trace and stays (a known limit).
+    assert np.mean(cleared) >= 0.75, cleared
+
+
+def test_photo_of_a_text_page_is_refused():
+    from ecg_model.synth import simulate_photo
+    from ecg_model.synth.photo import PhotoParams as PP
+
+    rng = np.random.default_rng(0)
+    doc = np.full((1100, 850, 3), 255, np.uint8)
+    for i in range(38):
+        words = " ".join("".join(rng.choice(list("abcdefghij"), int(rng.integers(2, 9)))) for _ in range(8))
+        cv2.putText(doc, words, (50, 60 + 26 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (20, 20, 20), 1, cv2.LINE_AA)
+    photo = simulate_photo(doc, PP(rotation_deg=5, tilt_x_deg=10, page_fill=0.8, shading=0.3, noise_sigma=3, seed=2))
+    result = run_pipeline(photo.rgb, keep_stages=False)
+    assert not result.gate.ok
+
+
+def test_aspect_corrected_from_the_grid(photo_sample):
+    # A tilted photo: the rectified page's millimetre squares must come out square.
+    from ecg_model.imaging.grid import any_darkness, darkness, estimate_pitch_xy
+
+    result = run_pipeline(load_image(photo_sample.encoded))
+    flat = result.stages["flattened"]
+    px, _, py, _ = estimate_pitch_xy(any_darkness(flat) * (darkness(flat) < 0.45), 1600 / 280)
+    assert abs(px / py - 1) < 0.01
