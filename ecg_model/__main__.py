@@ -228,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out=out, resume=args.resume, group_regex=args.group_regex, seed=args.seed, patience=args.patience,
         photo_aug=args.photo_aug, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         cache_dir=args.cache_dir, workers=args.workers, model=model, max_train_batches=args.max_batches,
+        synth=args.synth, synth_source=args.synth_source, ptbxl=args.ptbxl,
     )
     progress_path = args.progress or str(Path(out).parent / "progress.jsonl")
     from .train import Cancelled
@@ -323,6 +324,11 @@ def build_parser() -> Parser:
     p.add_argument("--workers", type=int, default=0, help="preprocessing processes (default: all cores)")
     p.add_argument("--channels", help="conv block widths, e.g. 24,32,48,64")
     p.add_argument("--pooling", choices=["attention", "mean", "last"])
+    p.add_argument("--synth", type=int, default=0,
+                   help="add this many synthetic printouts (half normal, half risky) to the training split only")
+    p.add_argument("--synth-source", default="sim", choices=["sim", "ptbxl", "mix", "neurokit"],
+                   help="waveforms of the synthetic printouts (see synth --source)")
+    p.add_argument("--ptbxl", help="ptbxl_subset.npz for --synth-source ptbxl or mix")
     p.add_argument("--max-batches", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_train)

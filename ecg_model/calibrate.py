@@ -1,4 +1,10 @@
-"""Temperature scaling: one scalar T so that sigmoid(logit / T) is a calibrated probability."""
+"""Calibration: sigmoid(logit / T + b) as the probability of "risky".
+
+Temperature alone (b = 0) fixes over- or under-confidence but not a shift: the model is
+trained with the classes re-weighted, which moves every logit towards the minority side, so
+the shipped weights also carry a bias ``b`` (Platt scaling with the slope written as 1/T).
+Both are fitted on held-out data, never on the data the model trained on.
+"""
 
 from __future__ import annotations
 
@@ -51,5 +57,47 @@ def fit_temperature(logits: Sequence[float], labels: Sequence[int],
     return float(t)
 
 
-def calibrated_probability(logit: float | np.ndarray, temperature: float) -> np.ndarray:
-    return sigmoid(np.asarray(logit, dtype=np.float64) / temperature)
+def fit_platt(logits: Sequence[float], labels: Sequence[int], ridge: float = 1e-3) -> tuple[float, float]:
+    """(temperature, bias) minimising the negative log-likelihood of sigmoid(logit / T + b).
+
+    Newton's method on the slope w = 1/T and the bias, with a small ridge towards (1, 0) so
+    that it always converges. When the positives and negatives do not overlap the slope is
+    capped at 1 (no sharpening), as in ``fit_temperature``, and only the bias is fitted.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    if z.size == 0 or y.min() == y.max():
+        return 1.0, 0.0
+    separable = z[y == 1].min() > z[y == 0].max()
+
+    def loss(w: float, b: float) -> float:
+        u = w * z + b
+        return float(np.mean(np.maximum(u, 0) - u * y + np.log1p(np.exp(-np.abs(u))))
+                     + ridge / 2 * ((w - 1) ** 2 + b ** 2))
+
+    w, b = 1.0, 0.0
+    current = loss(w, b)
+    for _ in range(100):
+        p = sigmoid(w * z + b)
+        r = p * (1 - p)
+        grad = np.array([np.mean((p - y) * z) + ridge * (w - 1), np.mean(p - y) + ridge * b])
+        hess = np.array([[np.mean(r * z * z) + ridge, np.mean(r * z)], [np.mean(r * z), np.mean(r) + ridge]])
+        if separable:
+            grad[0], hess[0, 0], hess[0, 1], hess[1, 0] = 0.0, 1.0, 0.0, 0.0
+        step = np.linalg.solve(hess, grad)
+        # Damped Newton: halve the step until the loss goes down (plain Newton can overshoot).
+        scale = 1.0
+        while scale > 1e-6 and loss(w - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        if scale <= 1e-6:
+            break
+        w, b = w - scale * step[0], b - scale * step[1]
+        current = loss(w, b)
+        if np.abs(scale * step).max() < 1e-9:
+            break
+    w = float(np.clip(w, 0.05, 20.0))
+    return 1.0 / w, float(np.clip(b, -10.0, 10.0))
+
+
+def calibrated_probability(logit: float | np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    return sigmoid(np.asarray(logit, dtype=np.float64) / temperature + bias)

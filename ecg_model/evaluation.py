@@ -56,6 +56,10 @@ def summarise(labels: Sequence[int], probs: Sequence[float], threshold: float,
             lo, hi = wilson_interval(correct, len(idx))
             per_folder[f] = {"n": len(idx), "label": int(y[idx_arr[0]]), "recall": correct / len(idx),
                              "recall_ci95": [_clean(lo), _clean(hi)]}
+            if y[idx_arr[0]] == 1 and n_neg:
+                # This folder alone against every normal image: is each kind of risk separated?
+                both = np.concatenate([idx_arr, np.flatnonzero(y == 0)])
+                per_folder[f]["auroc_vs_normal"] = _clean(auroc(y[both], p[both]))
     out["per_folder"] = per_folder
     for row in out["reliability"]:
         for k in ("mean_prob", "observed"):

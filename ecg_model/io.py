@@ -47,6 +47,13 @@ class LoadedImage:
     notes: tuple[str, ...] = ()
 
 
+def from_array(rgb: np.ndarray, name: str = "array") -> LoadedImage:
+    """An in-memory uint8 RGB image (generated or edited pages) as a ``LoadedImage``."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an H x W x 3 uint8 array, got {rgb.shape} {rgb.dtype}")
+    return LoadedImage(np.ascontiguousarray(rgb), (rgb.shape[1], rgb.shape[0]), 1.0, name)
+
+
 def _read_bytes(source: ImageSource, max_bytes: int) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)

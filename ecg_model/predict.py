@@ -87,6 +87,7 @@ class Predictor:
         self.pipeline_config = PipelineConfig(int(pipe["input_height"]), int(pipe["input_width"]),
                                               int(pipe.get("work_width", 1600)))
         self.temperature = float(self.ckpt["temperature"])
+        self.bias = float(self.ckpt.get("bias", 0.0))
         self.threshold = float(self.ckpt["threshold"])
         self.lock = threading.Lock()
 
@@ -100,7 +101,7 @@ class Predictor:
         with self.lock, torch.inference_mode():
             self.model.eval()
             logits = self.model(batch).float().squeeze(1).cpu().numpy()
-        probs = calibrated_probability(logits, self.temperature)
+        probs = calibrated_probability(logits, self.temperature, self.bias)
         return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
 
     def analyse(self, source: ImageSource | LoadedImage, name: str | None = None, with_cam: bool = False,

@@ -27,7 +27,8 @@ from torch import nn
 
 from . import __version__
 from .augment import augment_input
-from .calibrate import calibrated_probability, fit_temperature
+from .calibrate import calibrated_probability, fit_platt
+from .distributed import DistContext, init_distributed, shutdown
 from .data import (DEFAULT_CLASS_MAP, InputCache, ImageRecord, group_ids, near_duplicate_groups,
                    perceptual_hash, preprocess_record, scan_dataset, stratified_group_split)
 from .evaluation import summarise
@@ -66,6 +67,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
     max_train_batches: int = 0  # >0 stops each epoch early (smoke tests)
+    synth: int = 0  # synthetic printouts (ecg_model.synth) added to the training split only
+    synth_source: str = "sim"  # waveforms for them: sim | ptbxl | mix | neurokit
+    ptbxl: str | None = None  # ptbxl_subset.npz for synth_source ptbxl or mix
 
     def model_config(self) -> ModelConfig:
         cfg = ModelConfig(input_height=self.img_size[0], input_width=self.img_size[1])
@@ -288,11 +292,63 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
         torch.set_num_threads(max(1, int(os.environ["ECG_TRAIN_THREADS"])))
     device = resolve_device(cfg.device)
     model_cfg = cfg.model_config()
+    ctx, device = init_distributed(device)
+    try:
+        # Only the first process reports and writes files; the others train their share.
+        return _train(cfg, progress if ctx.is_main else Progress(None, quiet=True), ctx, device, model_cfg)
+    finally:
+        shutdown(ctx)
+
+
+def _synthetic_records(cfg: TrainConfig, progress: Progress, ctx: DistContext) -> list[ImageRecord]:
+    """Synthetic printouts for the training split, generated once per settings into the cache."""
+    from .synth import SynthOptions, generate_dataset
+
+    tag = f"synth_{cfg.synth_source}_{cfg.synth}_s{cfg.seed}"
+    root = Path(cfg.cache_dir) / tag
+    if ctx.is_main and not (root / "truth.jsonl").exists():
+        progress("synthesise", message=f"drawing {cfg.synth} synthetic printouts ({cfg.synth_source} waveforms)")
+        tmp = Path(cfg.cache_dir) / f".{tag}.{os.getpid()}"
+        generate_dataset(tmp, cfg.synth, seed=cfg.seed + 1000,
+                         options=SynthOptions(source=cfg.synth_source, ptbxl_path=cfg.ptbxl),
+                         workers=cfg.workers or None)
+        if root.exists():  # an interrupted earlier attempt: replace it whole
+            import shutil
+
+            shutil.rmtree(root)
+        os.replace(tmp, root)
+    ctx.barrier()
+    return scan_dataset(root, {"normal": 0, "risky": 1}).records
+
+
+def _prepare(jobs: list[tuple[str, str, str]], cfg: TrainConfig, progress: Progress, stage: str,
+             ctx: DistContext) -> list[dict[str, np.ndarray]]:
+    """Process 0 fills the cache; the others then read it (no double work, no write races)."""
+    if not ctx.is_main:
+        ctx.barrier()
+    out = prepare_inputs(jobs, cfg, progress, stage)
+    if ctx.is_main:
+        ctx.barrier()
+    return out
+
+
+def _sync_buffers(model: nn.Module, ctx: DistContext) -> None:
+    """BatchNorm statistics drift apart between processes; evaluate everywhere with process 0's."""
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        for buf in model.buffers():
+            dist.broadcast(buf.data, 0)
+
+
+def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch.device,
+           model_cfg: ModelConfig) -> dict[str, Any]:
     out_path = Path(cfg.out)
     run_dir = out_path.parent
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    progress("start", message=f"training on {describe_device(device)}", device=describe_device(device),
+    where = describe_device(device) + (f" x {ctx.world_size} processes ({ctx.backend})" if ctx.enabled else "")
+    progress("start", message=f"training on {where}", device=where, world_size=ctx.world_size,
              config=_jsonable(asdict(cfg)))
 
     scan = scan_dataset(cfg.ecg_root, cfg.class_to_idx)
@@ -303,7 +359,7 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
     progress("scan", message=f"{len(scan.records)} distinct images ({scan.n_exact_duplicates} exact duplicates dropped)",
              counts=scan.counts(), skipped_folders=scan.skipped_folders)
     records = scan.records
-    prepared = prepare_inputs([("print", r.path, r.sha1) for r in records], cfg, progress, "printouts")
+    prepared = _prepare([("print", r.path, r.sha1) for r in records], cfg, progress, "printouts", ctx)
     refused = [(r.path, str(p["reason"])) for r, p in zip(records, prepared) if p["x"].size == 0]
     keep = [i for i, p in enumerate(prepared) if p["x"].size > 0]
     records = [records[i] for i in keep]
@@ -322,20 +378,30 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
 
     train_x = [inputs[i] for i in split["train"]]
     train_y = [labels[i] for i in split["train"]]
+    # Images to photograph: the training printouts, then any synthetic ones (training only).
+    photo_sources: list[tuple[str, str, int]] = [(records[i].path, records[i].sha1, labels[i]) for i in split["train"]]
+    if cfg.synth > 0:
+        synth_records = _synthetic_records(cfg, progress, ctx)
+        synth_prep = _prepare([("print", r.path, r.sha1) for r in synth_records], cfg, progress,
+                              "synthetic printouts", ctx)
+        kept = [(r, res) for r, res in zip(synth_records, synth_prep) if res["x"].size]
+        train_x += [res["x"] for _, res in kept]
+        train_y += [r.label for r, _ in kept]
+        photo_sources += [(r.path, r.sha1, r.label) for r, _ in kept]
+        progress("synthetic", message=f"{len(kept)} synthetic printouts added to the training split "
+                 f"({len(synth_records) - len(kept)} refused by the gate)", n=len(kept))
     val_photos: list[np.ndarray] = []
     val_photo_y: list[int] = []
     if cfg.photo_aug > 0:
-        jobs = [("photo", records[i].path, f"{records[i].sha1[:16]}ph{k}")
-                for i in split["train"] for k in range(cfg.photo_aug)]
-        # One photo of each validation printout: harder held-out data to fit the temperature on.
+        jobs = [("photo", path, f"{sha1[:16]}ph{k}") for path, sha1, _ in photo_sources for k in range(cfg.photo_aug)]
+        # One photo of each validation printout: harder held-out data to fit the calibration on.
         jobs += [("photo", records[i].path, f"{records[i].sha1[:16]}ph0") for i in split["val"]]
-        photos = prepare_inputs(jobs, cfg, progress, "simulated photos")
-        n_train_photos = len(split["train"]) * cfg.photo_aug
-        for (kind, path, key), res, idx in zip(jobs[:n_train_photos], photos[:n_train_photos],
-                                               [i for i in split["train"] for _ in range(cfg.photo_aug)]):
+        photos = _prepare(jobs, cfg, progress, "simulated photos", ctx)
+        n_train_photos = len(photo_sources) * cfg.photo_aug
+        for res, label in zip(photos[:n_train_photos], [y for _, _, y in photo_sources for _ in range(cfg.photo_aug)]):
             if res["x"].size:
                 train_x.append(res["x"])
-                train_y.append(labels[idx])
+                train_y.append(label)
         for res, idx in zip(photos[n_train_photos:], split["val"]):
             if res["x"].size:
                 val_photos.append(res["x"])
@@ -350,9 +416,23 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
     n_neg = len(train_y) - n_pos
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(n_neg / max(n_pos, 1), device=device))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    loader = torch.utils.data.DataLoader(InputDataset(train_x, train_y, True, cfg.seed), batch_size=cfg.batch_size,
-                                         shuffle=True, drop_last=len(train_x) > cfg.batch_size,
-                                         generator=torch.Generator().manual_seed(cfg.seed))
+    dataset = InputDataset(train_x, train_y, True, cfg.seed + 7919 * ctx.rank)
+    sampler: torch.utils.data.DistributedSampler | None = None
+    if ctx.enabled:
+        # The global batch stays cfg.batch_size: each process takes its share of every batch.
+        per_rank = max(1, math.ceil(cfg.batch_size / ctx.world_size))
+        sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank,
+                                                      shuffle=True, seed=cfg.seed)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=per_rank, sampler=sampler,
+                                             drop_last=len(sampler) > per_rank)
+        from torch.nn.parallel import DistributedDataParallel
+
+        train_model: nn.Module = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True,
+                                             drop_last=len(train_x) > cfg.batch_size,
+                                             generator=torch.Generator().manual_seed(cfg.seed))
+        train_model = model
     steps_per_epoch = len(loader) if not cfg.max_train_batches else min(cfg.max_train_batches, len(loader))
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate,
                                                     total_steps=max(1, cfg.num_epochs * steps_per_epoch),
@@ -382,8 +462,14 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
             if b % 5 == 0 or b == n:
                 progress("batch", epoch=epoch + 1, epochs=cfg.num_epochs, batch=b, batches=n, loss=loss)
 
-        train_loss, seen = train_one_epoch(model, loader, optimizer, scheduler, loss_fn, device, scaler,
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        train_loss, seen = train_one_epoch(train_model, loader, optimizer, scheduler, loss_fn, device, scaler,
                                            cfg.max_train_batches, on_batch)
+        train_seconds = time.time() - t0
+        loss_sum, seen_all = ctx.sum(train_loss * seen, seen)
+        train_loss, seen = loss_sum / max(seen_all, 1), int(seen_all)
+        _sync_buffers(model, ctx)
         logits = predict_logits(model, val_x, device)
         val_auc = auroc(val_y, logits)
         photo_auc = auroc(val_photo_y, predict_logits(model, val_photos, device)) if val_photos else float("nan")
@@ -396,7 +482,7 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
                   "val_auroc": None if math.isnan(val_auc) else val_auc,
                   "val_photo_auroc": None if math.isnan(photo_auc) else photo_auc,
                   "selection_score": None if math.isnan(score) else score,
-                  "images_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed,
+                  "images": seen, "images_per_s": seen / max(train_seconds, 1e-9), "seconds": elapsed,
                   "lr": optimizer.param_groups[0]["lr"]}
         history.append(record)
         improved = not math.isnan(score) and (score > best_auc + 1e-4 or (abs(score - best_auc) <= 1e-4 and best_state is None))
@@ -407,41 +493,40 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
         else:
             epochs_without_gain += 1
         progress("epoch", epochs=cfg.num_epochs, best_auroc=best_auc, best_epoch=best_epoch, **record)
-        atomic_torch_save({"model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "scheduler": scheduler.state_dict(), "epoch": epoch, "best_auc": best_auc,
-                           "best_epoch": best_epoch, "best_state": best_state, "history": history,
-                           "config": _jsonable(asdict(cfg))}, last_path)
+        if ctx.is_main:
+            atomic_torch_save({"model_state": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict(), "epoch": epoch, "best_auc": best_auc,
+                               "best_epoch": best_epoch, "best_state": best_state, "history": history,
+                               "config": _jsonable(asdict(cfg))}, last_path)
         if epochs_without_gain >= cfg.patience:
             progress("early_stop", message=f"no gain in the validation score for {cfg.patience} epochs")
             break
 
+    if not ctx.is_main:
+        return {}
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
     val_logits = predict_logits(model, val_x, device)
     photo_logits = predict_logits(model, val_photos, device) if val_photos else np.zeros(0)
-    calib_logits = np.concatenate([val_logits, photo_logits])
-    calib_y = list(val_y) + list(val_photo_y)
-    temperature = fit_temperature(calib_logits, calib_y)
-    from .metrics import threshold_for_sensitivity
-
-    threshold = threshold_for_sensitivity(calib_y, calibrated_probability(calib_logits, temperature),
-                                          cfg.sensitivity_target)
     test_idx = split["test"]
     test_logits = predict_logits(model, [inputs[i] for i in test_idx], device)
-    test_probs = calibrated_probability(test_logits, temperature)
-    test_summary = summarise([labels[i] for i in test_idx], test_probs, threshold,
-                             [records[i].folder for i in test_idx])
-    val_summary = summarise(val_y, calibrated_probability(val_logits, temperature), threshold,
-                            [records[i].folder for i in split["val"]])
+    cal = calibrate_and_summarise(val_logits, val_y, photo_logits, val_photo_y, test_logits,
+                                  [labels[i] for i in test_idx], [records[i].folder for i in split["val"]],
+                                  [records[i].folder for i in test_idx], cfg.sensitivity_target)
+    temperature, bias, threshold = cal["temperature"], cal["bias"], cal["threshold"]
+    test_summary, val_summary = cal["test"], cal["validation"]
+    calib_y = list(val_y) + list(val_photo_y)
     metrics = {
         "test": test_summary,
         "validation": val_summary,
+        "validation_photos": cal["validation_photos"],
         "best_epoch": best_epoch,
         "history": history,
         "n_refused": len(refused),
         "refused": refused[:50],
         "split_sizes": {k: len(v) for k, v in split.items() if k != "n_near_duplicate_groups"},
+        "n_train_inputs": len(train_x),  # printouts, synthetic printouts and simulated photos
         "split_files": {k: [Path(records[i].path).name for i in split[k]] for k in ("val", "test")},
         "folder_counts": scan.counts(),
         "parameters": count_parameters(model),
@@ -452,15 +537,36 @@ def run_training(cfg: TrainConfig, progress: Progress | None = None) -> dict[str
                 "class_to_idx": cfg.class_to_idx, "calibration": {"n": len(calib_y), "photos": len(val_photo_y)}}
     pipeline = {"version": PIPELINE_VERSION, "input_height": cfg.img_size[0], "input_width": cfg.img_size[1],
                 "work_width": WORK_WIDTH}
-    ckpt = make_checkpoint(model.cpu(), temperature=temperature, threshold=threshold, pipeline=pipeline,
+    ckpt = make_checkpoint(model.cpu(), temperature=temperature, bias=bias, threshold=threshold, pipeline=pipeline,
                            metrics=_jsonable(metrics), training=_jsonable(training))
     atomic_torch_save(ckpt, out_path)
     with open(run_dir / "metrics.json", "w", encoding="utf-8") as fh:
         json.dump(_jsonable(metrics), fh, indent=1)
     progress("done", message=f"wrote {out_path} (test AUROC {test_summary['auroc']:.3f}, "
-             f"best epoch {best_epoch}, T={temperature:.2f}, threshold={threshold:.3f})",
+             f"best epoch {best_epoch}, T={temperature:.2f}, b={bias:+.2f}, threshold={threshold:.3f})",
              weights=str(out_path), test=test_summary, temperature=temperature, threshold=threshold)
     return metrics
+
+
+def calibrate_and_summarise(val_logits: np.ndarray, val_y: list[int], photo_logits: np.ndarray, photo_y: list[int],
+                            test_logits: np.ndarray, test_y: list[int], val_folders: list[str],
+                            test_folders: list[str], sensitivity_target: float) -> dict[str, Any]:
+    """Fit the calibration and threshold on validation printouts plus their simulated photos
+    (harder than the printouts alone, so the fit does not just sharpen), then summarise the
+    validation and test splits with them. The test split only ever gets reported."""
+    from .metrics import threshold_for_sensitivity
+
+    calib_logits = np.concatenate([np.asarray(val_logits, np.float64), np.asarray(photo_logits, np.float64)])
+    calib_y = list(val_y) + list(photo_y)
+    temperature, bias = fit_platt(calib_logits, calib_y)
+    threshold = threshold_for_sensitivity(calib_y, calibrated_probability(calib_logits, temperature, bias),
+                                          sensitivity_target)
+    return {
+        "temperature": temperature, "bias": bias, "threshold": threshold,
+        "test": summarise(test_y, calibrated_probability(test_logits, temperature, bias), threshold, test_folders),
+        "validation": summarise(val_y, calibrated_probability(val_logits, temperature, bias), threshold, val_folders),
+        "validation_photos": summarise(photo_y, calibrated_probability(photo_logits, temperature, bias), threshold),
+    }
 
 
 def _jsonable(obj: Any) -> Any:

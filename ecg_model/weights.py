@@ -45,13 +45,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 def make_checkpoint(model: ECGNet, *, temperature: float, threshold: float,
                     pipeline: dict[str, Any], metrics: dict[str, Any],
-                    training: dict[str, Any]) -> dict[str, Any]:
+                    training: dict[str, Any], bias: float = 0.0) -> dict[str, Any]:
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return {
         "format": FORMAT,
         "model": model.config.to_dict(),
         "state_dict": state,
         "temperature": float(temperature),
+        "bias": float(bias),  # calibrated probability = sigmoid(logit / temperature + bias)
         "threshold": float(threshold),
         "class_names": ["normal", "risky"],
         "pipeline": pipeline,
@@ -82,6 +83,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     temperature = float(ckpt["temperature"])
     if not (0.01 <= temperature <= 100.0):
         raise WeightsError(f"weights file {path.name} has an implausible temperature {temperature}")
+    bias = float(ckpt.get("bias", 0.0))
+    if not (-20.0 <= bias <= 20.0):
+        raise WeightsError(f"weights file {path.name} has an implausible calibration bias {bias}")
     return ckpt
 
 

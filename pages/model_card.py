@@ -24,7 +24,8 @@ cfg = ckpt["model"]
 st.write(f"CNN-BiLSTM: a strided stem and {len(cfg['channels'])} conv blocks ({cfg['channels']} channels) read the "
          f"{cfg['input_height']}x{cfg['input_width']} cleaned trace image; each of the feature map's columns is one "
          f"step of a bidirectional LSTM ({cfg['lstm_hidden']} units each way), pooled by {cfg['pooling']}; one "
-         f"logit, temperature-scaled (T = {predictor.temperature:.2f}) into a probability of 'risky'. "
+         f"logit, calibrated as sigmoid(logit / {predictor.temperature:.2f} {predictor.bias:+.2f}) into a "
+         f"probability of 'risky' (fitted on the validation printouts and their simulated photos). "
          f"{metrics.get('parameters', 0):,} parameters. Decision threshold {predictor.threshold:.1%}, chosen on the "
          f"validation split (and its simulated photos) for a sensitivity of at least "
          f"{training.get('config', {}).get('sensitivity_target', 0.95):.0%}.")

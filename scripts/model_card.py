@@ -26,8 +26,34 @@ from ecg_model.weights import DEFAULT_WEIGHTS
 DATA_TEXT = ("355 distinct real 12-lead printouts from the Mendeley \"ECG Images dataset of Cardiac Patients\" "
              "(Khan and Hussain, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0), one ECG machine and print template; "
              "normal = Normal (99), risky = MI (19), History_MI (64) and Abnormal_HB (173). Each training "
-             "printout was also turned into one simulated phone photo (ecg_model.synth) and cleaned by the app's "
-             "own pipeline.")
+             "printout was also turned into {photos} simulated phone photo(s) (ecg_model.synth) and cleaned by the "
+             "app's own pipeline.")
+
+
+def infarction_figures(predictor: Predictor, data: Path, names: set[str]) -> dict:
+    """AUROC of infarction (MI, History_MI) against Normal, the printouts as they are."""
+    from ecg_model.metrics import auroc, bootstrap_auroc_ci
+
+    y, p = [], []
+    for folder in ("Normal", "MI", "History_MI"):
+        for path in sorted((data / folder).glob("*.jpg")):
+            if path.name in names:
+                a = predictor.analyse(path, keep_stages=False)
+                if a.status == "ok":
+                    y.append(int(folder != "Normal"))
+                    p.append(a.risk)
+    lo, hi = bootstrap_auroc_ci(y, p)
+    return {"n": len(y), "auroc": auroc(y, p), "auroc_ci95": [lo, hi]}
+
+
+def run_seconds(progress: Path) -> float | None:
+    """From the first start to the last done in a run's progress file (a resumed run has two starts)."""
+    if not progress.exists():
+        return None
+    events = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
+    starts = [e["time"] for e in events if e["event"] == "start"]
+    done = [e["time"] for e in events if e["event"] == "done"]
+    return done[-1] - starts[0] if starts and done else None
 
 
 def main() -> None:
@@ -35,6 +61,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mendeley_ecg_images"))
     parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     parser.add_argument("--command", default="")
+    parser.add_argument("--progress", help="the run's progress.jsonl, for the wall-clock training time")
     args = parser.parse_args()
     predictor = Predictor(args.weights)
     metrics = predictor.metrics
@@ -63,17 +90,22 @@ def main() -> None:
     photo_summary.pop("reliability", None)
     card = {
         "weights": Path(args.weights).name,
-        "data": DATA_TEXT,
+        "data": DATA_TEXT.format(photos=predictor.ckpt["training"].get("config", {}).get("photo_aug", 1)),
         "command": args.command,
         "split": metrics.get("split_sizes"),
         "test": {k: v for k, v in metrics["test"].items() if k != "reliability"},
         "validation": {k: v for k, v in metrics["validation"].items() if k != "reliability"},
+        "validation_photos": {k: v for k, v in metrics.get("validation_photos", {}).items() if k != "reliability"},
+        "infarction_vs_normal": {part: infarction_figures(predictor, data, set(metrics["split_files"][part]))
+                                 for part in ("val", "test")},
         "photo_test": photo_summary,
         "photo_ms_median": float(np.median(times)) if times else None,
         "temperature": predictor.temperature,
+        "bias": predictor.bias,
+        "calibration": predictor.ckpt["training"].get("calibration"),
         "threshold": predictor.threshold,
         "parameters": metrics.get("parameters"),
-        "training_seconds": metrics.get("seconds"),
+        "training_seconds": (run_seconds(Path(args.progress)) if args.progress else None) or metrics.get("seconds"),
         "best_epoch": metrics.get("best_epoch"),
     }
     out = Path(args.weights).with_name("model_card.json")

@@ -47,6 +47,15 @@ def test_analyze_sample_shows_gauge_and_overlay_then_other_pages_use_it():
         at.run()
         assert not at.exception, [e.message for e in at.exception]
         assert len(at.get("image")) >= 1
+    # Explain: overlays on the page and the photo, per-lead bars and the time profile, downloads.
+    assert len(at.get("image")) >= 2
+    assert len(at.get("plotly_chart")) == 2
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert any("report" in label for label in labels) and any("photo" in label for label in labels)
+    [box for box in at.selectbox if box.label == "Method"][0].select("guided-gradcam")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Guided Grad-CAM" in c.value for c in at.caption)
 
 
 def test_synthetic_page_draws_and_analyzes():

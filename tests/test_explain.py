@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from ecg_model.explain import cam_on_input, cam_on_page, compute_cam, overlay
 from ecg_model.imaging import run_pipeline
-from ecg_model.weights import load_model
+from ecg_model.weights import DEFAULT_WEIGHTS, load_model
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def model_and_input(tiny_weights, risky_printout):
     return model, x
 
 
-@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "hirescam", "eigencam"])
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "hirescam", "eigencam", "guided-gradcam"])
 def test_cam_has_the_input_size_and_varies(model_and_input, method):
     model, x = model_and_input
     cam = compute_cam(model, x, 1, method)
@@ -76,3 +77,65 @@ def test_overlay_and_back_projection(risky_printout, model_and_input):
     assert shown.shape == flat.shape and shown.dtype == np.uint8
     on_input = cam_on_input(page, result.work_to_input, risky_printout[0].rgb.shape[:2])
     assert on_input.shape == risky_printout[0].rgb.shape[:2] and on_input.max() > 0.5
+
+
+def test_lead_shares_follow_the_map_and_sum_to_one():
+    from ecg_model.attribution import group_shares, lead_shares, time_profile
+
+    boxes = {"I": (0, 0, 50, 20), "II": (50, 0, 100, 20), "III": (0, 20, 50, 40), "II (rhythm)": (0, 40, 100, 60)}
+    cam = np.zeros((60, 100), np.float32)
+    cam[5:15, 10:40] = 1.0  # all in lead I
+    cam[45:55, 60:70] = 0.5  # some in the rhythm strip, which counts for II
+    shares = lead_shares(cam, boxes)
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["I"] == pytest.approx(300 / 350) and shares["II"] == pytest.approx(50 / 350)
+    assert shares["III"] == 0.0
+    groups = group_shares(shares)
+    assert max(groups, key=groups.get) == "lateral"  # lead I is lateral
+    assert lead_shares(np.zeros((60, 100), np.float32), boxes) == {}
+    prof = time_profile(cam, bins=10)
+    assert prof.sum() == pytest.approx(1.0) and int(np.argmax(prof)) in (1, 2, 3)
+
+
+def test_trace_mass_counts_saliency_near_the_traces():
+    from ecg_model.attribution import trace_mass_share
+
+    mask = np.zeros((100, 200), np.uint8)
+    mask[50, 20:180] = 255  # one horizontal trace
+    cam = np.zeros((100, 200), np.float32)
+    cam[48:53, 20:180] = 1.0  # on it
+    cam[5:10, 20:180] = 1.0  # far off it, as much again
+    share = trace_mass_share(cam, mask, (0, 0, 200, 100), dilate_mm=1.0, px_per_mm=4.0)
+    assert share == pytest.approx(0.5, abs=0.02)
+
+
+def test_report_is_a_png_page_with_the_disclaimer_band(risky_printout):
+    import io
+
+    from PIL import Image
+
+    from ecg_model.report import PAGE_H, PAGE_W, ReportData, render_report
+
+    rgb = risky_printout[0].rgb
+    png = render_report(ReportData("x.png", rgb, rgb, 0.72, 0.45, "risky", (0.6, 0.8), {"I": 0.2, "II": 0.8}))
+    im = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert im.shape == (PAGE_H, PAGE_W, 3)
+    band = im[120:158, 60:PAGE_W - 60]
+    red_text = (band[..., 0] > 140) & (band[..., 1] < 80) & (band[..., 2] < 80)
+    assert red_text.sum() > 500  # the not-a-medical-device line is drawn in red
+
+
+@pytest.mark.skipif(not Path(DEFAULT_WEIGHTS).exists(), reason="no default weights")
+def test_saliency_sanity_checks_with_the_default_weights():
+    """Randomisation changes the maps; guided Grad-CAM lies on the traces; the top lead group is the
+    territory where ST elevation was injected in a clear majority of printouts."""
+    from ecg_model.predict import Predictor
+    from ecg_model.saliency_checks import run_checks
+
+    s = run_checks(Predictor(), n=12).summary()
+    assert s["n"] == 12
+    assert s["trace_mass_mean"]["guided-gradcam"] >= 0.70
+    assert s["trace_mass_mean"]["guided-gradcam"] > s["trace_area_share_mean"] + 0.25
+    for method in ("gradcam", "guided-gradcam"):
+        assert s["territory_hit_rate"][method] > 0.5, (method, s["territory_hit_rate"])
+        assert s["randomisation_rank_corr_median"][method] < 0.5

@@ -73,5 +73,25 @@ def test_summary_has_the_design_fields():
                 "threshold", "per_folder"):
         assert key in s
     assert s["n"] == 7 and s["n_rejected"] == 2
-    assert s["per_folder"]["HB"] == {"n": 2, "label": 1, "recall": 0.5, "recall_ci95": s["per_folder"]["HB"]["recall_ci95"]}
+    assert s["per_folder"]["HB"] == {"n": 2, "label": 1, "recall": 0.5, "recall_ci95": s["per_folder"]["HB"]["recall_ci95"],
+                                     "auroc_vs_normal": 0.75}  # 0.8 and 0.2 against 0.1 and 0.6: 3 of 4 pairs
     assert s["per_folder"]["Normal"]["recall"] == pytest.approx(0.5)
+
+
+def test_platt_scaling_recovers_slope_and_shift():
+    from ecg_model.calibrate import fit_platt
+
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2.0, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-true_logits))).astype(int)
+    # A model that is over-confident (x2.5) and shifted (-1.5), as class weighting does.
+    t, b = fit_platt(true_logits * 2.5 - 1.5, y)
+    assert abs(t - 2.5) < 0.25 and abs(b - 0.6) < 0.15  # sigmoid((2.5 z - 1.5) / 2.5 + 0.6) = sigmoid(z)
+    probs = calibrated_probability(true_logits * 2.5 - 1.5, t, b)
+    from ecg_model.metrics import expected_calibration_error
+
+    assert expected_calibration_error(y, probs) < 0.03
+    # Perfectly separated data never sharpens.
+    t, b = fit_platt([-5, -3, 4, 6], [0, 0, 1, 1])
+    assert t == 1.0 and np.isfinite(b)
+    assert fit_platt([1.0, 2.0], [1, 1]) == (1.0, 0.0)

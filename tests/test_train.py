@@ -1,0 +1,59 @@
+"""Training: DistributedDataParallel under torchrun, and training throughput."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_torchrun_two_processes_on_the_cpu_use_gloo(synth_dataset, tmp_path):
+    out = tmp_path / "ddp" / "model.pt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "ecg_model", "train", str(synth_dataset), "--epochs", "2", "--batch-size", "4", "--out", str(out),
+           "--photo-aug", "0", "--val-fraction", "0.25", "--test-fraction", "0.25", "--device", "cpu",
+           "--cache-dir", str(tmp_path / "cache"), "--workers", "1", "--quiet"]
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    from ecg_model.weights import load_model
+
+    model, ckpt = load_model(out)
+    events = [json.loads(line) for line in (out.parent / "progress.jsonl").read_text().splitlines()]
+    start = events[0]
+    assert start["event"] == "start" and start["world_size"] == 2 and "gloo" in start["device"]
+    # One writer: a single start, one epoch line per epoch, one done.
+    assert [e["event"] for e in events].count("done") == 1
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    # Both processes' shares are counted: one process alone sees only half the training images.
+    n_train = ckpt["metrics"]["split_sizes"]["train"]
+    assert n_train / 2 < epochs[0]["images"] <= n_train + 1
+    assert ckpt["metrics"]["test"]["n"] >= 3
+
+
+def test_synthetic_printouts_join_the_training_split_only(synth_dataset, tmp_path):
+    from ecg_model.train import Progress, TrainConfig, run_training
+
+    out = tmp_path / "run" / "model.pt"
+    cfg = TrainConfig(ecg_root=str(synth_dataset), class_to_idx={"normal": 0, "risky": 1}, num_epochs=1,
+                      batch_size=4, photo_aug=1, val_fraction=0.25, test_fraction=0.25, device="cpu",
+                      out=str(out), cache_dir=str(tmp_path / "cache"), workers=1, synth=6, max_train_batches=2)
+    metrics = run_training(cfg, Progress(out.parent / "progress.jsonl", quiet=True))
+    events = [json.loads(line) for line in (out.parent / "progress.jsonl").read_text().splitlines()]
+    added = [e for e in events if e["event"] == "synthetic"][0]["n"]
+    assert 5 <= added <= 6  # at most one refused by the gate
+    sizes = metrics["split_sizes"]
+    # Real training printouts + synthetic ones, each with one photo (a few photos may be refused).
+    expected = 2 * (sizes["train"] + added)
+    assert expected - 3 <= metrics["n_train_inputs"] <= expected
+    # Validation and test are the dataset's own images, untouched by the synthetic ones.
+    assert sizes["val"] + sizes["test"] + sizes["train"] == 16
+    assert metrics["test"]["n"] == sizes["test"]
+    # The generated set is kept in the cache for the next run with the same settings.
+    cached = [p for d in ("normal", "risky") for p in (tmp_path / "cache" / "synth_sim_6_s0" / d).iterdir()]
+    assert len(cached) == 6
