@@ -37,10 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=str(ROOT / "weights" / "default.pt"))
     ap.add_argument("--data", default=str(MENDELEY))
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--split", default="test", choices=["val", "test"],
+                    help="which held-out split of the weights (val for choosing between models)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     predictor = Predictor(args.weights)
-    names = predictor.metrics.get("split_files", {}).get("test", [])
+    names = predictor.metrics.get("split_files", {}).get(args.split, [])
     files = find_files(names, Path(args.data))
     if args.limit:
         files = files[:args.limit]
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=1))
     else:
-        print(f"{report['n']} test printouts, AUROC as printed {report['auroc_original']:.3f}")
+        print(f"{report['n']} {args.split} printouts, AUROC as printed {report['auroc_original']:.3f}")
         for name, r in report["templates"].items():
             print(f"  {name}: mean |change| {r['mean_abs_change']:.3f}, p95 {r['p95_abs_change']:.3f}, "
                   f"max {r['max_abs_change']:.3f}, flips {r['label_flips']}, AUROC {r['auroc']:.3f}, "

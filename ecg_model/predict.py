@@ -121,7 +121,11 @@ class Predictor:
             timings["total"] = (time.perf_counter() - t0) * 1000
             return Analysis(label, exc.kind, str(exc), timings_ms=timings)
         timings["load"] = (time.perf_counter() - t0) * 1000
-        result = run_pipeline(loaded, self.pipeline_config, keep_stages=keep_stages)
+        try:
+            result = run_pipeline(loaded, self.pipeline_config, keep_stages=keep_stages)
+        except ECGImageError as exc:
+            timings["total"] = (time.perf_counter() - t0) * 1000
+            return Analysis(label, exc.kind, str(exc), timings_ms=timings, loaded=loaded)
         for k, v in result.timings_ms.items():
             timings[k] = v
         analysis = Analysis(label, "ok", "", deskew_deg=result.deskew_deg, pipeline=result, loaded=loaded)

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,3 +60,27 @@ def test_synthetic_printouts_join_the_training_split_only(synth_dataset, tmp_pat
     # The generated set is kept in the cache for the next run with the same settings.
     cached = [p for d in ("normal", "risky") for p in (tmp_path / "cache" / "synth_sim_6_s0" / d).iterdir()]
     assert len(cached) == 6
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_with_amp_and_gradcam(synth_dataset, tmp_path):
+    from ecg_model.explain import compute_cam
+    from ecg_model.imaging import run_pipeline
+    from ecg_model.synth import example_printout
+    from ecg_model.train import Progress, TrainConfig, run_training
+    from ecg_model.weights import load_model
+
+    out = tmp_path / "gpu" / "model.pt"
+    cfg = TrainConfig(ecg_root=str(synth_dataset), class_to_idx={"normal": 0, "risky": 1}, num_epochs=2,
+                      batch_size=4, photo_aug=0, val_fraction=0.25, test_fraction=0.25, device="cuda",
+                      out=str(out), cache_dir=str(tmp_path / "cache"), workers=1)
+    metrics = run_training(cfg, Progress(None, quiet=True))
+    assert "CUDA" in metrics["device"] or "GPU" in metrics["device"] or "NVIDIA" in metrics["device"]
+    assert all(r["images_per_s"] > 0 for r in metrics["history"])
+    model, _ = load_model(out)
+    model = model.cuda()
+    x = run_pipeline(example_printout(True, seed=1)[0].rgb, keep_stages=False).model_input
+    for method in ("gradcam", "guided-gradcam"):
+        cam = compute_cam(model, x, 1, method)
+        assert cam.shape == x.shape and cam.std() > 0.01

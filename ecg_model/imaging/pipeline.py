@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..io import LoadedImage
+from ..errors import ECGImageError
+from ..io import MIN_SIDE, LoadedImage
 from .crop import TraceRegion, clean_traces, find_trace_region
 from .deskew import estimate_skew, rotation_matrix
 from .gate import GateResult, assess
@@ -151,6 +152,26 @@ def _straighten(src: np.ndarray, to_work: np.ndarray, out_w: int,
     return to_work, out_h, skew, aspect, ppm, conf
 
 
+# A printed 12-lead page is between about 1:1.5 and 1.5:1; a single rhythm strip may be 4:1.
+# Beyond this the image is no ECG page, and the working image would be enormous.
+MAX_ASPECT = 5.0
+
+
+def check_proportions(width: int, height: int) -> None:
+    """Refuse images too small or too elongated to be an ECG page, before any work.
+
+    Raises:
+        ECGImageError: kind "rejected", with the reason.
+    """
+    if min(width, height) < MIN_SIDE:
+        raise ECGImageError(f"the image is only {width}x{height} pixels; an ECG needs at least {MIN_SIDE} "
+                            f"pixels on its short side to be read", kind="rejected")
+    ratio = max(width, height) / min(width, height)
+    if ratio > MAX_ASPECT:
+        raise ECGImageError(f"the image is {ratio:.0f} times longer than it is wide ({width}x{height}); "
+                            f"an ECG page or strip is at most {MAX_ASPECT:.0f}:1", kind="rejected")
+
+
 def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None = None,
                  keep_stages: bool = True) -> PipelineResult:
     """Run every stage on one image.
@@ -167,6 +188,7 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         rgb, file_scale = image, 1.0
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} and {rgb.dtype}")
+    check_proportions(rgb.shape[1], rgb.shape[0])
     timings: dict[str, float] = {}
     stages: dict[str, np.ndarray] = {}
     t = time.perf_counter()
@@ -179,6 +201,9 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
 
     page = detect_page(rgb)
     h_in, w_in = rgb.shape[:2]
+    if page.corners is not None and not (1 / MAX_ASPECT <= np.divide(*page_size_px(page.corners)) <= MAX_ASPECT):
+        # A sliver is no page: keep the whole frame rather than blow a strip up to page size.
+        page = PageDetection(None, 1.0, "the outline found was too elongated for a page; the whole frame is used")
     if page.corners is not None:
         pw, ph = page_size_px(page.corners)
         out_w = config.work_width
