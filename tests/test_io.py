@@ -164,3 +164,28 @@ def test_missing_file_and_folder(tmp_path):
         load_image(tmp_path / "nope.png")
     with pytest.raises(ECGImageError, match="folder"):
         load_image(tmp_path)
+
+
+EXIF_OPS = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: np.transpose(a, (1, 0, 2)), 6: lambda a: np.rot90(a, 1),
+            7: lambda a: np.transpose(a[::-1, ::-1], (1, 0, 2)), 8: lambda a: np.rot90(a, -1)}
+
+
+def test_every_exif_orientation_gives_the_upright_risk(risky_printout):
+    """A phone stores pixels sideways and says so in EXIF: the risk must not depend on it."""
+    from ecg_model.predict import Predictor
+    from ecg_model.weights import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.skip("no default weights")
+    predictor = Predictor()
+    upright = risky_printout[0].rgb
+    risks = {}
+    for orientation, op in EXIF_OPS.items():
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        data = _save(Image.fromarray(np.ascontiguousarray(op(upright))), "JPEG", exif=exif.tobytes(), quality=92)
+        a = predictor.analyse(data, keep_stages=False)
+        assert a.status == "ok", (orientation, a.message)
+        risks[orientation] = a.risk
+    assert max(abs(r - risks[1]) for r in risks.values()) <= 0.02, risks
