@@ -64,77 +64,54 @@ def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline
         queue.put({"case": name, "error": f"{type(exc).__name__}: {exc}"})
 
 
-def _pipeline_case(name: str, repeats: int) -> dict[str, Any]:
-    from .imaging import run_pipeline
+def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: bool) -> dict[str, Any]:
+    """One case, warmed up once, then ``repeats`` timed runs; without a model when ``pipeline_only``."""
+    from .imaging import PipelineConfig, run_pipeline
     from .io import load_image
 
     data = make_case(name)
-    run_pipeline(load_image(data), keep_stages=False)
-    base_mb = _read_hwm_mb()
-    reset = _reset_hwm()
-    rows: dict[str, list[float]] = {}
-    for _ in range(repeats):
+    predictor = None
+    config = PipelineConfig()
+    if not pipeline_only:
+        import torch
+
+        from .predict import Predictor
+
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        predictor = Predictor(weights)
+        config = predictor.pipeline_config
+
+    def once() -> dict[str, float]:
         t0 = time.perf_counter()
         loaded = load_image(data)
         t1 = time.perf_counter()
-        result = run_pipeline(loaded, keep_stages=False)
+        result = run_pipeline(loaded, config, keep_stages=False)
         t2 = time.perf_counter()
         row = {"load_ms": (t1 - t0) * 1e3, "pipeline_ms": (t2 - t1) * 1e3}
+        if predictor is not None:
+            from .explain import compute_cam
+
+            if result.model_input is None:
+                raise RuntimeError("the pipeline refused the standard input: " + result.gate.message)
+            predictor.risk_of(result.model_input)
+            t3 = time.perf_counter()
+            compute_cam(predictor.model, result.model_input, 1, lock=predictor.lock)
+            t4 = time.perf_counter()
+            row.update(model_ms=(t3 - t2) * 1e3, gradcam_ms=(t4 - t3) * 1e3, total_ms=(t4 - t0) * 1e3)
         row.update({f"stage_{k}_ms": v for k, v in result.timings_ms.items()})
-        for k, v in row.items():
-            rows.setdefault(k, []).append(v)
-    out: dict[str, Any] = {k: statistics.median(v) for k, v in rows.items()}
-    out.update(peak_rss_mb=_read_hwm_mb(), peak_rss_before_case_mb=base_mb, peak_reset=reset,
-               input_megapixels=loaded.original_size[0] * loaded.original_size[1] / 1e6)
-    return {"case": name, "stats": out}
+        row["input_megapixels"] = loaded.original_size[0] * loaded.original_size[1] / 1e6
+        return row
 
-
-def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: bool) -> dict[str, Any]:
-    if pipeline_only:
-        return _pipeline_case(name, repeats)
-    import torch
-
-    from .explain import compute_cam
-    from .imaging import run_pipeline
-    from .io import load_image
-    from .predict import Predictor
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    data = make_case(name)
-    predictor = Predictor(weights)
-    loaded = load_image(data)
-    result = run_pipeline(loaded, predictor.pipeline_config, keep_stages=False)
-    x = result.model_input
-    if x is None:
-        raise RuntimeError("the pipeline refused the standard input: " + result.gate.message)
-    predictor.risk_of(x)
-    compute_cam(predictor.model, x, 1, lock=predictor.lock)
+    once()  # warm-up: lazy imports, allocator, model
     base_mb = _read_hwm_mb()
     reset = _reset_hwm()
     timings: dict[str, list[float]] = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        loaded = load_image(data)
-        t1 = time.perf_counter()
-        result = run_pipeline(loaded, predictor.pipeline_config, keep_stages=False)
-        t2 = time.perf_counter()
-        assert result.model_input is not None
-        predictor.risk_of(result.model_input)
-        t3 = time.perf_counter()
-        compute_cam(predictor.model, result.model_input, 1, lock=predictor.lock)
-        t4 = time.perf_counter()
-        row = {"load_ms": (t1 - t0) * 1e3, "pipeline_ms": (t2 - t1) * 1e3, "model_ms": (t3 - t2) * 1e3,
-               "gradcam_ms": (t4 - t3) * 1e3, "total_ms": (t4 - t0) * 1e3}
-        for k, v in result.timings_ms.items():
-            row[f"stage_{k}_ms"] = v
-        for k, v in row.items():
+        for k, v in once().items():
             timings.setdefault(k, []).append(v)
     out: dict[str, Any] = {k: statistics.median(v) for k, v in timings.items()}
-    out["input_megapixels"] = loaded.original_size[0] * loaded.original_size[1] / 1e6
-    out["file_kb"] = len(data) / 1024.0
-    out["peak_rss_mb"] = _read_hwm_mb()
-    out["peak_rss_before_case_mb"] = base_mb
-    out["peak_reset"] = reset
+    out.update(file_kb=len(data) / 1024.0, peak_rss_mb=_read_hwm_mb(), peak_rss_before_case_mb=base_mb,
+               peak_reset=reset)
     return {"case": name, "stats": out}
 
 
