@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .components import keep_components
+
 
 @dataclass(frozen=True)
 class TraceRegion:
@@ -124,6 +126,6 @@ def clean_traces(mask: np.ndarray, box: tuple[int, int, int, int] | None, baseli
         dist = np.full(centre_y.shape, np.inf)
     drop = text_like & (dist > 2.0 * ppm)
     keep = np.r_[False, ~drop]
-    out[y0:y1, x0:x1] = np.where(keep[labels], roi, 0)
+    out[y0:y1, x0:x1] = cv2.bitwise_and(roi, keep_components(labels, keep))
     total = float(area.sum())
     return out, float(area[text_like].sum() / total) if total else 0.0

@@ -9,15 +9,20 @@ MAX_POINTS = 30_000
 
 
 def _sharpness(xs: np.ndarray, ys: np.ndarray, angles_deg: np.ndarray, bins: int) -> np.ndarray:
-    """Sum of squared row counts after projecting points along each candidate angle."""
-    out = np.empty(angles_deg.size)
-    for k, a in enumerate(np.radians(angles_deg)):
-        # A line at angle a (counter-clockwise on screen) satisfies y + x*tan(a) = const.
-        proj = ys * np.cos(a) + xs * np.sin(a)
-        idx = np.clip((proj - proj.min()).astype(np.int64), 0, bins - 1)
-        counts = np.bincount(idx, minlength=bins).astype(np.float64)
-        out[k] = float(np.dot(counts, counts))
-    return out
+    """Sum of squared row counts after projecting points along each candidate angle.
+
+    All angles at once: one (angles x points) projection and one bincount with each angle's
+    rows offset into its own range (a Python loop over angles cost twice as much).
+    """
+    a = np.radians(angles_deg).astype(np.float32)[:, None]
+    # A line at angle a (counter-clockwise on screen) satisfies y + x*tan(a) = const.
+    proj = ys[None, :] * np.cos(a) + xs[None, :] * np.sin(a)
+    proj -= proj.min(axis=1, keepdims=True)
+    idx = np.minimum(proj.astype(np.int32), bins - 1)
+    idx += (np.arange(angles_deg.size, dtype=np.int32) * bins)[:, None]
+    counts = np.bincount(idx.ravel(), minlength=angles_deg.size * bins).reshape(angles_deg.size, bins)
+    counts = counts.astype(np.float64)
+    return np.einsum("ij,ij->i", counts, counts)
 
 
 def estimate_skew(dark: np.ndarray, max_angle: float = 45.0, seed: int = 0) -> float:
@@ -32,21 +37,24 @@ def estimate_skew(dark: np.ndarray, max_angle: float = 45.0, seed: int = 0) -> f
         The angle that makes horizontal lines sharpest; 0.0 when there is nothing to measure.
     """
     h, w = dark.shape[:2]
-    thr = max(float(np.percentile(dark, 90)), 1e-6)
+    # The 90th percentile of a sample is as good a threshold as the whole image's, at a tenth of the cost.
+    thr = max(float(np.percentile(dark[::3, ::3], 90)), 1e-6)
     ys, xs = np.nonzero(dark >= thr)
     if xs.size < 200:
         return 0.0
-    if xs.size > MAX_POINTS:
-        pick = np.random.default_rng(seed).choice(xs.size, MAX_POINTS, replace=False)
-        xs, ys = xs[pick], ys[pick]
-    xs = xs.astype(np.float64) - w / 2
-    ys = ys.astype(np.float64) - h / 2
+    # A random order, so that any leading slice is a fair sample of the whole page.
+    pick = np.random.default_rng(seed).permutation(xs.size)[:MAX_POINTS]
+    xs, ys = xs[pick], ys[pick]
+    xs = xs.astype(np.float32) - np.float32(w / 2)
+    ys = ys.astype(np.float32) - np.float32(h / 2)
     bins = int(np.hypot(h, w)) + 2
     best = 0.0
-    for step, span in ((1.5, max_angle), (0.15, 1.5), (0.02, 0.16)):
+    # Coarse to fine; the coarse pass only has to land within its step, so it reads a third
+    # of the points.
+    for step, span, n in ((1.5, max_angle, MAX_POINTS // 3), (0.15, 1.5, MAX_POINTS), (0.02, 0.16, MAX_POINTS)):
         angles = np.arange(best - span, best + span + step / 2, step)
         angles = angles[np.abs(angles) <= max_angle + 1e-9]
-        scores = _sharpness(xs, ys, angles, bins)
+        scores = _sharpness(xs[:n], ys[:n], angles, bins)
         best = float(angles[int(np.argmax(scores))])
     return best
 

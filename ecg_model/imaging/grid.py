@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .components import keep_components
+
 
 @dataclass(frozen=True)
 class InkResult:
@@ -71,12 +73,11 @@ def _hysteresis(dark: np.ndarray, high: float) -> np.ndarray:
         low_mask = (dark >= factor * high).astype(np.uint8)
         n, labels = cv2.connectedComponents(low_mask, connectivity=8)
         keep = np.zeros(n, bool)
-        keep[np.unique(labels[seeds])] = True
+        keep[labels[seeds]] = True  # (a scatter: np.unique would sort every seed pixel)
         keep[0] = False
-        grown = keep[labels]
+        grown = keep_components(labels, keep)
         if np.count_nonzero(grown) <= min(limit, 0.12 * dark.size):
-            best = grown
-            break
+            return grown
     return np.where(best, 255, 0).astype(np.uint8)
 
 
@@ -149,15 +150,22 @@ def straight_rules(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     """
     h, w = mask.shape
     # Vertical rules at quarter size (a 4x4 maximum keeps every stroke; the opening costs
-    # 1/64 as much). Horizontal ones at full size with only a 3-pixel widening: coarser, a
-    # thick trace's baseline would pass for a rule.
+    # 1/64 as much).
     small = cv2.dilate(mask, np.ones((4, 4), np.uint8))[::4, ::4]
     n = max(4, int(30.0 * px_per_mm / 4))
     vertical = cv2.resize(cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((n, 1), np.uint8)), (w, h),
                           interpolation=cv2.INTER_NEAREST)
-    n = max(15, int(100.0 * px_per_mm))
+    # Horizontal ones at full height but a quarter of the width: the opening's cost grows with
+    # the kernel's length. A 1x4 *minimum* first, so that a one-pixel gap still breaks a run
+    # (a trace's baseline has gaps, a printed rule has none); the run found is then widened
+    # by a block each side to cover the partial blocks at its ends.
+    n = max(4, int(100.0 * px_per_mm / 4) - 1)
     widened = cv2.dilate(mask, np.ones((3, 1), np.uint8))
-    horizontal = cv2.morphologyEx(widened, cv2.MORPH_OPEN, np.ones((1, n), np.uint8))
+    solid = cv2.erode(widened, np.ones((1, 4), np.uint8), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0)[:, ::4]
+    runs = cv2.dilate(cv2.morphologyEx(solid, cv2.MORPH_OPEN, np.ones((1, n), np.uint8)), np.ones((1, 3), np.uint8))
+    horizontal = cv2.bitwise_and(cv2.resize(runs, (solid.shape[1] * 4, h), interpolation=cv2.INTER_NEAREST)[:, :w],
+                                 widened)
     found = cv2.bitwise_or(vertical, horizontal)
     return cv2.bitwise_and(cv2.dilate(found, np.ones((3, 3), np.uint8)), mask)
 
@@ -190,7 +198,7 @@ def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None,
     if n > 1:
         keep = np.zeros(n, bool)
         keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_area
-        mask = np.where(keep[labels], 255, 0).astype(np.uint8)
+        mask = keep_components(labels, keep)
     # The soft ink only where a kept stroke is near: the grid's faint ramp does not survive.
     support = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
     ink = np.where(support, ink, 0.0).astype(np.float32)

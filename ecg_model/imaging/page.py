@@ -42,7 +42,10 @@ def _threshold_quad(small: np.ndarray) -> np.ndarray | None:
     score = cv2.GaussianBlur(paper_likelihood(small), (0, 0), 2.0)
     score_u8 = np.clip(score, 0, 255).astype(np.uint8)
     _, mask = cv2.threshold(score_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    if float(np.percentile(score, 95) - np.percentile(score, 5)) < 40:
+    # Percentiles from the byte histogram: np.percentile on the float image cost a third of the stage.
+    cdf = np.cumsum(cv2.calcHist([score_u8], [0], None, [256], [0, 256]).ravel())
+    p5, p95 = np.searchsorted(cdf, [0.05 * cdf[-1], 0.95 * cdf[-1]])
+    if float(p95 - p5) < 40:
         return None  # a uniform image gives Otsu nothing to split
     k = max(3, int(0.02 * max(h, w)) | 1)
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))

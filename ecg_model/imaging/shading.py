@@ -17,7 +17,11 @@ def estimate_background(rgb: np.ndarray, window_frac: float = 0.04) -> np.ndarra
     k = max(3, int(window_frac * max(small.shape[:2])) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
-    closed = cv2.GaussianBlur(closed, (0, 0), k / 2.0)
+    if min(closed.shape[:2]) >= 64:
+        # The wide blur at half this size again: the same smooth surface for a quarter of the cost.
+        closed = cv2.GaussianBlur(cv2.pyrDown(closed), (0, 0), k / 4.0)
+    else:
+        closed = cv2.GaussianBlur(closed, (0, 0), k / 2.0)
     return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
