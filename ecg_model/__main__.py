@@ -73,8 +73,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     cam_dir = Path(args.cam_dir) if args.cam_dir else None
     if cam_dir:
         cam_dir.mkdir(parents=True, exist_ok=True)
-    for path in _expand_inputs(args.images):
-        analysis = predictor.analyse(path, with_cam=cam_dir is not None, keep_stages=cam_dir is not None)
+    paths = _expand_inputs(args.images)
+    results = predictor.analyse_many(paths, jobs=args.jobs, with_cam=cam_dir is not None,
+                                     keep_stages=cam_dir is not None)
+    for path, analysis in zip(paths, results):
         out = analysis.to_json()
         if cam_dir and analysis.cam is not None and analysis.pipeline is not None and analysis.pipeline.crop_box:
             pipe = analysis.pipeline
@@ -271,6 +273,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="one JSON object per input, in input order")
     p.add_argument("--cam-dir", help="write Grad-CAM overlays (cleaned page and original photo) here")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    p.add_argument("--jobs", type=int, default=0, help="images analysed at once (default: CPU cores, at most 4)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("preprocess", help="write every pipeline stage as a PNG", epilog=EPILOG)

@@ -31,6 +31,20 @@ def _read_hwm_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _rss_parts_mb() -> dict[str, float]:
+    """Resident memory now, split into anonymous (heap, arrays, tensors) and file-backed
+    (shared libraries such as libtorch, which other processes share and the kernel may drop)."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key = line.split(":")[0]
+            if key in ("RssAnon", "RssFile"):
+                out[key.lower() + "_mb"] = float(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return out
+
+
 def _reset_hwm() -> bool:
     try:
         Path("/proc/self/clear_refs").write_text("5")
@@ -57,19 +71,98 @@ def make_case(name: str) -> bytes:
     raise ValueError(f"unknown bench case {name!r}")
 
 
-def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline_only: bool = False) -> None:
+def _measure_batch(n: int, weights: str | None) -> dict[str, Any]:
+    """Images per second scoring ``n`` different 1-megapixel scans, one at a time and with
+    ``Predictor.analyse_many``'s threads (as ``predict`` over a folder does)."""
+    import torch
+
+    from .predict import Predictor
+    from .synth import example_printout
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    import cv2
+
+    files = []
+    for i in range(n):
+        printout, _, _ = example_printout(i % 2 == 0, seed=100 + i, dpi=102.0)
+        files.append(cv2.imencode(".png", cv2.cvtColor(printout.rgb, cv2.COLOR_RGB2BGR))[1].tobytes())
+    predictor = Predictor(weights)
+    predictor.analyse(files[0], keep_stages=False)  # warm-up
+    out: dict[str, Any] = {"images": n}
+    for jobs in (1, 0):
+        t0 = time.perf_counter()
+        statuses = [a.status for a in predictor.analyse_many(files, jobs=jobs, keep_stages=False)]
+        rate = n / (time.perf_counter() - t0)
+        out["images_per_s_1_thread" if jobs == 1 else "images_per_s_threads"] = rate
+        out["ok"] = statuses.count("ok")
+    out["threads"] = min(4, os.cpu_count() or 1)
+    return {"case": "batch_scan_1mp", "stats": out}
+
+
+def _measure_floor(weights: str | None) -> dict[str, Any]:
+    """The model's FLOPs per image and the share of this machine's float32 matrix-multiply
+    rate that its forward pass reaches (issue: how near the floor is inference)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .weights import DEFAULT_WEIGHTS, load_model
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    model, _ = load_model(weights or DEFAULT_WEIGHTS)
+    h, w = model.config.input_height, model.config.input_width
+    x = torch.rand(1, 1, h, w)
+    with FlopCounterMode(display=False) as fc:
+        model(x)
+    fwd = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc:
+        model(x).sum().backward()
+    fwd_bwd = fc.get_total_flops()
+    model.zero_grad(set_to_none=True)
+    a = torch.rand(1024, 1024)
+    mm = []
+    for _ in range(12):
+        t0 = time.perf_counter()
+        a @ a
+        mm.append(time.perf_counter() - t0)
+    peak = 2 * 1024**3 / min(mm[2:])
+    out: dict[str, Any] = {"forward_gflop": fwd / 1e9, "forward_backward_gflop": fwd_bwd / 1e9,
+                           "matmul_gflops": peak / 1e9}
+    with torch.inference_mode():
+        for bs in (1, 5):
+            xb = torch.rand(bs, 1, h, w)
+            ts = []
+            for _ in range(15):
+                t0 = time.perf_counter()
+                model(xb)
+                ts.append(time.perf_counter() - t0)
+            per_image = statistics.median(ts[3:]) / bs
+            out[f"forward_ms_per_image_batch{bs}"] = per_image * 1e3
+            out[f"share_of_matmul_rate_batch{bs}"] = fwd / per_image / peak
+    return {"case": "model_floor", "stats": out}
+
+
+def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline_only: bool = False,
+              data: bytes = b"") -> None:
     try:
-        queue.put(_measure_case(name, repeats, weights, pipeline_only))
+        if name == "batch_scan_1mp":
+            queue.put(_measure_batch(max(12, 4 * repeats), weights))
+        elif name == "model_floor":
+            queue.put(_measure_floor(weights))
+        else:
+            queue.put(_measure_case(name, repeats, weights, pipeline_only, data))
     except Exception as exc:  # reported to the parent as one line, not a hang
         queue.put({"case": name, "error": f"{type(exc).__name__}: {exc}"})
 
 
-def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: bool) -> dict[str, Any]:
+def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: bool,
+                  data: bytes = b"") -> dict[str, Any]:
     """One case, warmed up once, then ``repeats`` timed runs; without a model when ``pipeline_only``."""
     from .imaging import PipelineConfig, run_pipeline
     from .io import load_image
 
-    data = make_case(name)
+    # The file is made by the parent: drawing a 12-megapixel photo leaves hundreds of MB in
+    # this process's allocator, which would count as the app's memory.
+    data = data or make_case(name)
     predictor = None
     config = PipelineConfig()
     if not pipeline_only:
@@ -111,12 +204,13 @@ def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: b
             timings.setdefault(k, []).append(v)
     out: dict[str, Any] = {k: statistics.median(v) for k, v in timings.items()}
     out.update(file_kb=len(data) / 1024.0, peak_rss_mb=_read_hwm_mb(), peak_rss_before_case_mb=base_mb,
-               peak_reset=reset)
+               peak_reset=reset, **_rss_parts_mb())
     return {"case": name, "stats": out}
 
 
 def run_bench(repeats: int = 5, weights: str | None = None,
-              cases: tuple[str, ...] = ("scan_1mp", "photo_12mp"), pipeline_only: bool = False) -> dict[str, Any]:
+              cases: tuple[str, ...] = ("scan_1mp", "photo_12mp", "batch_scan_1mp", "model_floor"),
+              pipeline_only: bool = False) -> dict[str, Any]:
     """Median timings (ms) per stage and peak resident memory (MB) per case.
 
     With ``pipeline_only`` no model is loaded (loading and the image pipeline alone).
@@ -127,7 +221,8 @@ def run_bench(repeats: int = 5, weights: str | None = None,
     results: dict[str, Any] = {}
     for name in cases:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_run_case, args=(name, repeats, weights, queue, pipeline_only))
+        data = make_case(name) if name in ("scan_1mp", "photo_12mp") else b""
+        proc = ctx.Process(target=_run_case, args=(name, repeats, weights, queue, pipeline_only, data))
         proc.start()
         msg = None
         while msg is None:

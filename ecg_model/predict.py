@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -103,6 +105,24 @@ class Predictor:
             logits = self.model(batch).float().squeeze(1).cpu().numpy()
         probs = calibrated_probability(logits, self.temperature, self.bias)
         return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
+
+    def analyse_many(self, sources: Sequence[ImageSource], jobs: int = 0, **options: Any) -> Iterator[Analysis]:
+        """``analyse`` each source, several at once, yielding results in input order.
+
+        Threads, not processes: OpenCV and numpy release the GIL, the model is behind the lock,
+        and no second copy of torch has to start (two threads: 4.0 -> 6.1 scans/s on 2 cores).
+
+        Args:
+            jobs: images in flight at once; 0 means the CPU cores, at most 4.
+            options: passed to ``analyse`` (with_cam, keep_stages, cam_method).
+        """
+        jobs = jobs or min(4, os.cpu_count() or 1)
+        if len(sources) <= 1 or jobs <= 1:
+            for src in sources:
+                yield self.analyse(src, **options)
+            return
+        with ThreadPoolExecutor(min(jobs, len(sources))) as pool:
+            yield from pool.map(lambda src: self.analyse(src, **options), sources)
 
     def analyse(self, source: ImageSource | LoadedImage, name: str | None = None, with_cam: bool = False,
                 keep_stages: bool = True, cam_method: str = "gradcam") -> Analysis:

@@ -18,3 +18,17 @@ def test_bench_scan_case(tiny_weights):
     assert 0.8 < stats["input_megapixels"] < 1.3
     assert stats["total_ms"] >= stats["pipeline_ms"] + stats["model_ms"]
     assert DEFAULT_WEIGHTS.name == "default.pt"
+
+
+@pytest.mark.slow
+def test_bench_batch_and_floor_cases(tiny_weights):
+    from ecg_model.bench import run_bench
+
+    result = run_bench(repeats=1, weights=str(tiny_weights), cases=("batch_scan_1mp", "model_floor"))
+    batch = result["cases"]["batch_scan_1mp"]
+    assert batch["images"] == 12 and batch["images_per_s_1_thread"] > 0.5 and batch["images_per_s_threads"] > 0.5
+    floor = result["cases"]["model_floor"]
+    # The default model: ~0.46 GFLOP a forward pass, ~1.3 with the backward pass Grad-CAM needs.
+    assert 0.3 < floor["forward_gflop"] < 0.7
+    assert 2.0 < floor["forward_backward_gflop"] / floor["forward_gflop"] < 4.0
+    assert 0.0 < floor["share_of_matmul_rate_batch5"] < 1.0

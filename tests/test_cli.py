@@ -52,6 +52,19 @@ def test_predict_json_one_line_per_input_in_order(inputs, tiny_weights):
     assert abs(photo["deskew_deg"] - 7.0) < 1.0  # the fixture photo is turned 7 degrees counter-clockwise
 
 
+def test_predict_threads_give_the_sequential_answers(inputs, tiny_weights):
+    # Several images at once (threads) must change nothing but the wall time.
+    one = run_cli("predict", *map(str, inputs * 2), "--weights", str(tiny_weights), "--json", "--jobs", "1")
+    many = run_cli("predict", *map(str, inputs * 2), "--weights", str(tiny_weights), "--json", "--jobs", "3")
+    assert one.returncode == 0 and many.returncode == 0, many.stderr
+    a = [json.loads(line) for line in one.stdout.splitlines()]
+    b = [json.loads(line) for line in many.stdout.splitlines()]
+    assert len(a) == len(b) == 2 * len(inputs)
+    for x, y in zip(a, b):
+        assert (x["path"], x["status"], x["label"], x["message"]) == (y["path"], y["status"], y["label"], y["message"])
+        assert x["risk"] is None and y["risk"] is None or abs(x["risk"] - y["risk"]) < 1e-6
+
+
 def test_predict_writes_cam_overlays(inputs, tiny_weights, tmp_path):
     res = run_cli("predict", str(inputs[0]), "--weights", str(tiny_weights), "--json", "--cam-dir", str(tmp_path))
     assert res.returncode == 0, res.stderr
