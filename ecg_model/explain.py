@@ -120,10 +120,10 @@ def overlay(rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.45,
     """Blend a heat map over an image; weak saliency fades out instead of tinting the page."""
     if cam.shape != rgb.shape[:2]:
         cam = cv2.resize(cam, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
-    heat = colorize(cam, colormap).astype(np.float32)
-    a = (alpha * np.clip(cam, 0, 1) ** 0.7)[:, :, None]
-    out = rgb.astype(np.float32) * (1 - a) + heat * a
-    return np.clip(out, 0, 255).astype(np.uint8)
+    heat = colorize(cam, colormap)
+    a = (alpha * cv2.pow(np.clip(cam, 0, 1).astype(np.float32), 0.7)).astype(np.float32)
+    # One fused per-pixel blend in OpenCV (float32 numpy arithmetic on a page cost ~75 ms).
+    return cv2.blendLinear(heat, np.ascontiguousarray(rgb, dtype=np.uint8), a, (1.0 - a).astype(np.float32))
 
 
 def cam_on_page(cam: np.ndarray, crop_box: tuple[int, int, int, int], page_hw: tuple[int, int]) -> np.ndarray:

@@ -53,7 +53,8 @@ class JobSettings:
             "--epochs", str(self.num_epochs), "--photo-aug", str(self.photo_aug),
             "--device", self.device, "--seed", str(self.seed),
             "--out", str(run_dir / "model.pt"), "--progress", str(run_dir / "progress.jsonl"),
-            "--cache-dir", str(PROJECT_ROOT / ".cache" / "inputs"), *self.extra_args,
+            # The cleaned-input cache beside the runs: the app writes under runs/ and weights/ only.
+            "--cache-dir", str(run_dir.parent / ".cache" / "inputs"), *self.extra_args,
         ]
 
 

@@ -106,6 +106,13 @@ class Predictor:
         probs = calibrated_probability(logits, self.temperature, self.bias)
         return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
 
+    def warm_up(self) -> None:
+        """Do once what the first analysis would otherwise wait for: import grad-cam (about 4 s:
+        it loads torchvision, scikit-learn and matplotlib) and run the model and Grad-CAM once."""
+        blank = np.zeros((self.pipeline_config.input_height, self.pipeline_config.input_width), np.float32)
+        self.risk_of(blank)
+        compute_cam(self.model, blank, 1, lock=self.lock)
+
     def analyse_many(self, sources: Sequence[ImageSource], jobs: int = 0, **options: Any) -> Iterator[Analysis]:
         """``analyse`` each source, several at once, yielding results in input order.
 

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from ecg_model.explain import cam_on_page, overlay
-from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, sample_caption,
-                       sample_files, show_risk, weights_selector)
+from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results, risk_gauge,
+                       sample_caption, sample_files, show_risk, weights_selector)
 
 st.title("Analyze an ECG image")
 st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
@@ -70,9 +70,34 @@ with right:
         flat = pipe.stages["flattened"]
         x0, y0, x1, y1 = pipe.crop_box
         page_cam = cam_on_page(analysis.cam, pipe.crop_box, flat.shape[:2])
-        shown = overlay(flat, page_cam, 0.5)[y0:y1, x0:x1]
+        shown = overlay(flat[y0:y1, x0:x1], page_cam[y0:y1, x0:x1], 0.5)
         st.image(shown, caption="Grad-CAM: where the model looked (red = most weight) on the cleaned trace area",
-                 width="stretch")
-        st.download_button("Download overlay (PNG)", png_bytes(shown), file_name="gradcam_overlay.png",
+                 width="stretch", output_format="JPEG")
+        # The PNG is made only when the button is pressed (encoding it cost ~0.4 s every rerun).
+        st.download_button("Download overlay (PNG)", lambda: png_bytes(shown), file_name="gradcam_overlay.png",
                            mime="image/png")
         disclaimer()
+
+# Two of this session's images side by side (for example a scan and a photo of the same page).
+items = results()
+if len(items) >= 2:
+    st.subheader("Compare two images")
+    labels = [f"{i + 1}. {r.name}" for i, r in enumerate(items)]
+    for col, default, key in zip(st.columns(2), (len(items) - 2, len(items) - 1), ("compare-a", "compare-b")):
+        with col:
+            chosen = items[labels.index(st.selectbox("Image", labels, index=default, key=key))]
+            other = chosen.analysis
+            if other.status != "ok" or other.risk is None:
+                st.error(f"{chosen.name}: {other.message}")
+                continue
+            st.plotly_chart(risk_gauge(other.risk, predictor.threshold, other.risk_band), key=f"{key}-gauge")
+            band = other.risk_band or (other.risk, other.risk)
+            st.caption(f"{chosen.name}: {other.label}, risk {other.risk:.0%} (band {band[0]:.0%}–{band[1]:.0%}). "
+                       "Teaching and research tool, not a medical device.")
+            p = other.pipeline
+            if other.cam is not None and p is not None and p.crop_box is not None:
+                flat = p.stages["flattened"]
+                x0, y0, x1, y1 = p.crop_box
+                cam = cam_on_page(other.cam, p.crop_box, flat.shape[:2])
+                st.image(overlay(flat[y0:y1, x0:x1], cam[y0:y1, x0:x1], 0.5), caption="Grad-CAM", width="stretch",
+                         output_format="JPEG")

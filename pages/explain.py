@@ -104,14 +104,16 @@ st.plotly_chart(fig, width="stretch")
 
 st.subheader("Download")
 d1, d2, d3 = st.columns(3)
-d1.download_button("Overlay on the page (PNG)", png_bytes(on_page), file_name="saliency_page.png", mime="image/png")
+d1.download_button("Overlay on the page (PNG)", lambda: png_bytes(on_page), file_name="saliency_page.png", mime="image/png")
 if on_photo is not None:
-    d2.download_button("Overlay on the photo (PNG)", png_bytes(on_photo), file_name="saliency_photo.png",
+    d2.download_button("Overlay on the photo (PNG)", lambda: png_bytes(on_photo), file_name="saliency_photo.png",
                        mime="image/png")
 if analysis.loaded is not None:
-    report = render_report(ReportData(
+    data = ReportData(
         name=result.name, image=analysis.loaded.rgb, overlay=on_page, risk=float(analysis.risk),
         threshold=predictor.threshold, label=str(analysis.label), band=analysis.risk_band, lead_shares=shares,
-        method=method, weights=predictor.weights_path.name))
-    d3.download_button("One-page report (PNG)", report, file_name="ecg_report.png", mime="image/png")
+        method=method, weights=predictor.weights_path.name)
+    # Drawn when the button is pressed, not on every rerun of the page.
+    d3.download_button("One-page report (PNG)", lambda: render_report(data), file_name="ecg_report.png",
+                       mime="image/png")
 disclaimer()

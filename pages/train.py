@@ -7,6 +7,7 @@ import streamlit as st
 
 from ecg_model import jobs
 from ecg_model.data import parse_class_map, scan_dataset
+from ecg_model.roots import confine, dataset_candidates
 from ui_common import data_roots, disclaimer
 
 st.title("Train a model")
@@ -28,23 +29,6 @@ def _device_text() -> str:
 st.info(f"Device: {_device_text()}")
 
 
-def _candidates() -> list[Path]:
-    """Dataset folders under the configured roots: the roots and their subfolders, 2 levels."""
-    out: list[Path] = []
-    for root in data_roots():
-        if not root.is_dir():
-            continue
-        for level in (root, *sorted(root.iterdir()), *sorted(root.glob("*/*"))):
-            try:
-                real = level.resolve()
-                real.relative_to(root)  # symbolic links out of the root are not offered
-            except (ValueError, OSError):
-                continue
-            if real.is_dir() and any(c.is_dir() for c in real.iterdir()):
-                out.append(real)
-    return sorted(set(out))
-
-
 @st.cache_data(show_spinner="Looking at the dataset…", ttl=60)
 def _scan(path: str, class_map_text: str) -> dict:
     scan = scan_dataset(path, parse_class_map(class_map_text))
@@ -58,7 +42,7 @@ def _scan(path: str, class_map_text: str) -> dict:
 
 
 roots = data_roots()
-candidates = _candidates()
+candidates = dataset_candidates(roots)
 with st.expander("Start a new run", expanded=not jobs.list_runs()):
     if not candidates:
         st.warning("No dataset folders found. Put class folders (for example normal/ and risky/) in "
@@ -94,11 +78,16 @@ with st.expander("Start a new run", expanded=not jobs.list_runs()):
         photo_aug = st.slider("Simulated phone photos per training image", 0, 3, 1)
         if st.button("Start training", type="primary", disabled=info is None or len(info.get("labels", {})) < 2):
             h, w = (int(v) for v in img_size.split("x"))
-            run = jobs.launch(jobs.JobSettings(ecg_root=str(root), class_to_idx=parse_class_map(class_map_text),
-                                               img_size=(h, w), batch_size=int(batch), learning_rate=float(lr),
-                                               num_epochs=int(epochs), photo_aug=int(photo_aug)))
-            st.session_state["train_run"] = run.run_id
-            st.success(f"Started run {run.run_id}.")
+            try:
+                root = confine(root, roots)  # again at launch: the folder may have become a link since
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                run = jobs.launch(jobs.JobSettings(ecg_root=str(root), class_to_idx=parse_class_map(class_map_text),
+                                                   img_size=(h, w), batch_size=int(batch), learning_rate=float(lr),
+                                                   num_epochs=int(epochs), photo_aug=int(photo_aug)))
+                st.session_state["train_run"] = run.run_id
+                st.success(f"Started run {run.run_id}.")
 
 runs = jobs.list_runs()
 if not runs:
