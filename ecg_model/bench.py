@@ -141,6 +141,38 @@ def _measure_floor(weights: str | None) -> dict[str, Any]:
     return {"case": "model_floor", "stats": out}
 
 
+def _measure_train(weights: str | None, batch: int = 32, steps: int = 6) -> dict[str, Any]:
+    """Training images per second on this machine: optimiser steps on ready model inputs, as
+    ``train`` runs them (channels-last, AdamW; augmentation included, data loading excluded)."""
+    import numpy as np
+    import torch
+
+    from .augment import augment_input
+    from .weights import DEFAULT_WEIGHTS, load_model
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    model, _ = load_model(weights or DEFAULT_WEIGHTS)
+    model.train()
+    h, w = model.config.input_height, model.config.input_width
+    rng = np.random.default_rng(0)
+    inputs = (rng.random((batch, h, w)) > 0.93).astype(np.float32)
+    y = torch.from_numpy((np.arange(batch) % 2).astype(np.float32))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    times = []
+    for _ in range(steps + 1):
+        t0 = time.perf_counter()
+        x = torch.from_numpy(np.stack([augment_input(a, rng) for a in inputs]))[:, None]
+        x = x.contiguous(memory_format=torch.channels_last)
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    per_step = statistics.median(times[1:])
+    return {"case": "train_cpu", "stats": {"batch": batch, "ms_per_step": per_step * 1e3,
+                                           "images_per_s": batch / per_step}}
+
+
 def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline_only: bool = False,
               data: bytes = b"") -> None:
     try:
@@ -148,6 +180,8 @@ def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline
             queue.put(_measure_batch(max(12, 4 * repeats), weights))
         elif name == "model_floor":
             queue.put(_measure_floor(weights))
+        elif name == "train_cpu":
+            queue.put(_measure_train(weights))
         else:
             queue.put(_measure_case(name, repeats, weights, pipeline_only, data))
     except Exception as exc:  # reported to the parent as one line, not a hang
@@ -209,7 +243,7 @@ def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: b
 
 
 def run_bench(repeats: int = 5, weights: str | None = None,
-              cases: tuple[str, ...] = ("scan_1mp", "photo_12mp", "batch_scan_1mp", "model_floor"),
+              cases: tuple[str, ...] = ("scan_1mp", "photo_12mp", "batch_scan_1mp", "model_floor", "train_cpu"),
               pipeline_only: bool = False) -> dict[str, Any]:
     """Median timings (ms) per stage and peak resident memory (MB) per case.
 

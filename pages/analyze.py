@@ -4,7 +4,7 @@ import streamlit as st
 
 from ecg_model.explain import cam_on_page, overlay
 from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results, risk_gauge,
-                       sample_caption, sample_files, show_risk, weights_selector)
+                       sample_caption, sample_files, show_risk, thumbnail, weights_selector)
 
 st.title("Analyze an ECG image")
 st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
@@ -38,7 +38,7 @@ with sample_tab:
     cols = st.columns(max(1, min(4, len(samples))))
     for i, path in enumerate(samples):
         with cols[i % len(cols)]:
-            st.image(str(path), caption=sample_caption(path), width="stretch")
+            st.image(thumbnail(str(path), path.stat().st_mtime), caption=sample_caption(path), width="stretch")
             if st.button("Analyze this sample", key=f"sample-{path.name}"):
                 new_input = (path.read_bytes(), path.name)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,37 +22,38 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ecg_model.data import scan_dataset
-    from ecg_model.train import (Progress, TrainConfig, _jsonable, calibrate_and_summarise, predict_logits,
-                                 prepare_inputs)
-    from ecg_model.weights import atomic_torch_save, load_model
+def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None) -> tuple[dict, dict, dict, Any, dict, Any]:
+    """The run's own held-out inputs through its network: logits, labels and folders for
+    "val" (printouts), "photo" (one simulated photo of each) and "test".
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("weights")
-    ap.add_argument("data_root")
-    ap.add_argument("--out", help="where to write (default: replace the weights file)")
-    args = ap.parse_args(argv)
-    model, ckpt = load_model(args.weights)
+    Returns:
+        (logits, labels, folders, model, checkpoint, TrainConfig).
+
+    Raises:
+        SystemExit: when files of the run's split are missing under ``data_root``.
+    """
+    from ecg_model.data import scan_dataset
+    from ecg_model.train import Progress, TrainConfig, predict_logits, prepare_inputs
+    from ecg_model.weights import load_model
+
+    model, ckpt = load_model(weights)
     training = ckpt["training"]
     conf = training["config"]
-    cfg = TrainConfig(ecg_root=args.data_root, class_to_idx=training["class_to_idx"],
+    cfg = TrainConfig(ecg_root=data_root, class_to_idx=training["class_to_idx"],
                       img_size=(ckpt["pipeline"]["input_height"], ckpt["pipeline"]["input_width"]),
-                      cache_dir=conf.get("cache_dir", ".cache/inputs"),
+                      cache_dir=cache_dir or conf.get("cache_dir", ".cache/inputs"),
                       sensitivity_target=conf.get("sensitivity_target", 0.95))
-    scan = scan_dataset(args.data_root, cfg.class_to_idx)
+    scan = scan_dataset(data_root, cfg.class_to_idx)
     by_name = {Path(r.path).name: r for r in scan.records}
     split = ckpt["metrics"]["split_files"]
     missing = [n for n in split["val"] + split["test"] if n not in by_name]
     if missing:
-        print(f"{len(missing)} files of the run's split are not under {args.data_root}: {missing[:5]}", file=sys.stderr)
-        return 2
+        raise SystemExit(f"{len(missing)} files of the run's split are not under {data_root}: {missing[:5]}")
     val = [by_name[n] for n in split["val"]]
     test = [by_name[n] for n in split["test"]]
-    progress = Progress(None)
     jobs = ([("print", r.path, r.sha1) for r in val] + [("photo", r.path, f"{r.sha1[:16]}ph0") for r in val]
             + [("print", r.path, r.sha1) for r in test])
-    res = prepare_inputs(jobs, cfg, progress, "held-out inputs")
+    res = prepare_inputs(jobs, cfg, Progress(None), "held-out inputs")
     nv = len(val)
     parts = {"val": (res[:nv], val), "photo": (res[nv:2 * nv], val), "test": (res[2 * nv:], test)}
     logits, labels, folders = {}, {}, {}
@@ -60,6 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         logits[k] = predict_logits(model, [rs[i]["x"].astype(np.float32) for i in keep], torch.device("cpu"))
         labels[k] = [recs[i].label for i in keep]
         folders[k] = [recs[i].folder for i in keep]
+    return logits, labels, folders, model, ckpt, cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ecg_model.train import _jsonable, calibrate_and_summarise
+    from ecg_model.weights import atomic_torch_save
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights")
+    ap.add_argument("data_root")
+    ap.add_argument("--out", help="where to write (default: replace the weights file)")
+    args = ap.parse_args(argv)
+    logits, labels, folders, _, ckpt, cfg = heldout_logits(args.weights, args.data_root)
+    training = ckpt["training"]
     cal = calibrate_and_summarise(logits["val"], labels["val"], logits["photo"], labels["photo"], logits["test"],
                                   labels["test"], folders["val"], folders["test"], cfg.sensitivity_target)
     before = {k: ckpt["metrics"][k]["ece"] for k in ("validation", "test")}

@@ -24,7 +24,7 @@ def test_bench_scan_case(tiny_weights):
 def test_bench_batch_and_floor_cases(tiny_weights):
     from ecg_model.bench import run_bench
 
-    result = run_bench(repeats=1, weights=str(tiny_weights), cases=("batch_scan_1mp", "model_floor"))
+    result = run_bench(repeats=1, weights=str(tiny_weights), cases=("batch_scan_1mp", "model_floor", "train_cpu"))
     batch = result["cases"]["batch_scan_1mp"]
     assert batch["images"] == 12 and batch["images_per_s_1_thread"] > 0.5 and batch["images_per_s_threads"] > 0.5
     floor = result["cases"]["model_floor"]
@@ -32,3 +32,5 @@ def test_bench_batch_and_floor_cases(tiny_weights):
     assert 0.3 < floor["forward_gflop"] < 0.7
     assert 2.0 < floor["forward_backward_gflop"] / floor["forward_gflop"] < 4.0
     assert 0.0 < floor["share_of_matmul_rate_batch5"] < 1.0
+    train = result["cases"]["train_cpu"]
+    assert train["batch"] == 32 and 1.0 < train["images_per_s"] < 10_000

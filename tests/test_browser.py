@@ -79,13 +79,19 @@ def server(dataset):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-        pg.set_default_timeout(60_000)
-        yield pg
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.set_default_timeout(60_000)
+    yield pg
+    pg.close()
 
 
 def _open(page, url: str, deadline_s: float = 90.0) -> None:
@@ -124,30 +130,86 @@ def test_upload_shows_gauge_and_overlay(server, page):
         str(ROOT / "assets" / "samples" / "synthetic_photo_risky.jpg"))
     page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
     page.get_by_text("Grad-CAM: where the model looked").first.wait_for()
-    TIMINGS["upload_to_gauge_and_overlay_s"] = round(time.time() - t0, 2)
+    _settled(page)
+    TIMINGS["first_upload_to_gauge_and_overlay_s"] = round(time.time() - t0, 2)
     page.screenshot(path=str(ARTIFACTS / "02_analyzed_photo.png"), full_page=True)
     _no_exception(page)
     assert page.get_by_text("Model output:").first.is_visible()
     assert page.locator('[data-testid="stImage"]').count() >= 1
 
 
-def test_second_photo_is_quicker_and_can_be_compared(server, page, tmp_path):
-    """A second phone photo in the same session (the model warm): its gauge and overlay, then the
-    two results side by side."""
+def _settled(page) -> None:
+    """Wait until Streamlit's rerun is over: no status widget, no stale (greyed) element."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+    sync_api.expect(page.locator('[data-stale="true"]')).to_have_count(0)
+
+
+def test_warm_uploads_are_quick_and_can_be_compared(server, page, tmp_path):
+    """Three more phone photos in the same session (the model warm): the time from each upload
+    to its gauge and overlay (median reported), then the last two results side by side."""
     from ecg_model.synth import PhotoParams, example_printout, photograph
 
-    printout, signals, _ = example_printout(False, seed=33)
-    params = PhotoParams(rotation_deg=-5.0, tilt_x_deg=10.0, page_fill=0.8, shading=0.3, jpeg_quality=88, seed=4)
-    path = tmp_path / "second_phone_photo.jpg"
-    path.write_bytes(photograph(printout, signals, params, {}).encoded)
-    t0 = time.time()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
-    page.get_by_role("heading", name="second_phone_photo.jpg").wait_for()
+    times = []
+    for k in range(3):
+        printout, signals, _ = example_printout(k % 2 == 0, seed=33 + k)
+        params = PhotoParams(rotation_deg=-5.0 + 4 * k, tilt_x_deg=10.0, page_fill=0.8, shading=0.3, jpeg_quality=88,
+                             seed=4 + k)
+        path = tmp_path / f"phone_photo_{k}.jpg"
+        path.write_bytes(photograph(printout, signals, params, {}).encoded)
+        t0 = time.time()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+        page.get_by_role("heading", name=path.name).wait_for()
+        _settled(page)
+        times.append(time.time() - t0)
+        _no_exception(page)
+    TIMINGS["warm_upload_to_gauge_and_overlay_s"] = [round(t, 2) for t in times]
+    TIMINGS["warm_upload_to_gauge_and_overlay_median_s"] = round(sorted(times)[1], 2)
     page.get_by_role("heading", name="Compare two images").wait_for()
-    TIMINGS["warm_upload_to_gauge_and_overlay_s"] = round(time.time() - t0, 2)
+    # The result's gauge and the two compared.
+    sync_api.expect(page.locator('[data-testid="stPlotlyChart"]')).to_have_count(3)
     page.screenshot(path=str(ARTIFACTS / "02b_compare.png"), full_page=True)
-    _no_exception(page)
-    assert page.locator('[data-testid="stPlotlyChart"]').count() == 3  # the result's gauge and two to compare
+
+
+def _verdict(risk: float, band: tuple[float, float]) -> str:
+    """The Analyze page's wording of a result (ui_common.show_risk)."""
+    return f"risk {risk:.0%} (band {band[0]:.0%}–{band[1]:.0%}"
+
+
+def test_eight_browser_sessions_at_once(server, browser, page):
+    """Eight visitors upload at the same moment (one server, eight sessions): each sees its own
+    image's result, the one the model gives it alone; no exception."""
+    from ecg_model.predict import Predictor
+    from ecg_model.weights import DEFAULT_WEIGHTS
+
+    samples = sorted(p for p in (ROOT / "assets" / "samples").iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    predictor = Predictor(DEFAULT_WEIGHTS)
+    expected = {}
+    for path in samples:
+        a = predictor.analyse(path.read_bytes(), name=path.name)
+        expected[path.name] = _verdict(a.risk, a.risk_band)
+    contexts, pages = [], []
+    for _ in range(8):
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = ctx.new_page()
+        pg.set_default_timeout(120_000)
+        _open(pg, server["url"] + "/")
+        pg.get_by_role("heading", name="Analyze an ECG image").wait_for()
+        contexts.append(ctx)
+        pages.append(pg)
+    chosen = [samples[i % len(samples)] for i in range(8)]
+    t0 = time.time()
+    for pg, path in zip(pages, chosen):  # as close together as one driver can: the server runs them at once
+        pg.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    for i, (pg, path) in enumerate(zip(pages, chosen)):
+        pg.get_by_role("heading", name=path.name).wait_for()
+        _settled(pg)
+        _no_exception(pg)
+        shown = pg.get_by_text("Model output:").first.inner_text()
+        assert expected[path.name] in shown, (path.name, shown, expected[path.name])
+        pg.screenshot(path=str(ARTIFACTS / f"06_session_{i}.png"))
+    TIMINGS["eight_sessions_all_results_s"] = round(time.time() - t0, 2)
+    for ctx in contexts:
+        ctx.close()
 
 
 @pytest.mark.parametrize("path", list(PAGES))
