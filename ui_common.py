@@ -11,12 +11,14 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
 from ecg_model.errors import WeightsError
+from ecg_model.explain import overlay
 from ecg_model.jobs import RUNS_DIR, list_runs
 from ecg_model.predict import NOT_A_DEVICE, Analysis, Predictor
 from ecg_model.weights import DEFAULT_WEIGHTS
@@ -176,6 +178,17 @@ def show_risk(analysis: Analysis, threshold: float) -> None:
     st.markdown(f"Model output: {verdict} — risk {analysis.risk:.0%} (band {band[0]:.0%}–{band[1]:.0%} "
                 f"over small shifts of the image; decision threshold {threshold:.0%}).")
     disclaimer()
+
+
+def trace_overlay(analysis: Analysis, alpha: float = 0.5) -> np.ndarray | None:
+    """The Grad-CAM map over the cleaned trace area (the model's field of view), or None."""
+    pipe = analysis.pipeline
+    if analysis.cam is None or pipe is None or pipe.crop_box is None:
+        return None
+    x0, y0, x1, y1 = pipe.crop_box
+    # The map covers exactly the crop: resized to it, no page-sized canvas is needed.
+    cam = cv2.resize(analysis.cam, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    return overlay(pipe.stages["flattened"][y0:y1, x0:x1], cam, alpha)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

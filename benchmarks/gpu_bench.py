@@ -24,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ecg_model.bench import model_flops  # noqa: E402
 from ecg_model.explain import compute_cam  # noqa: E402
 from ecg_model.imaging import run_pipeline  # noqa: E402
 from ecg_model.predict import Predictor  # noqa: E402
@@ -45,20 +46,6 @@ def _timed(fn, n: int) -> float:
     return start.elapsed_time(end) / 1000.0 / n
 
 
-def flops_per_image(model: torch.nn.Module, h: int, w: int) -> dict[str, float]:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    x = torch.rand(1, 1, h, w, requires_grad=False)
-    model = model.cpu().eval()
-    with FlopCounterMode(display=False) as fc:
-        model(x)
-    fwd = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc:
-        model(x).sum().backward()
-    model.zero_grad(set_to_none=True)
-    return {"forward_gflop": fwd / 1e9, "forward_backward_gflop": fc.get_total_flops() / 1e9}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", default=str(ROOT / "weights" / "default.pt"))
@@ -73,12 +60,12 @@ def main() -> int:
     h, w = model.config.input_height, model.config.input_width
     report: dict = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
                     "input": [h, w], "parameters": sum(p.numel() for p in model.parameters())}
-    report.update(flops_per_image(model, h, w))
+    report.update(model_flops(model))
 
-    model = model.to(dev).eval().to(memory_format=torch.channels_last)
+    model = model.to(dev).eval()  # channels-last already (weights.build_model)
     infer = {}
     for bs in (1, 64, 256):
-        x = torch.rand(bs, 1, h, w, device=dev).contiguous(memory_format=torch.channels_last)
+        x = torch.rand(bs, 1, h, w, device=dev)
         for amp in (False, True):
             def fwd() -> None:
                 with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=amp):
@@ -91,13 +78,13 @@ def main() -> int:
     report["inference_best_tflops"] = round(best * report["forward_gflop"] / 1e3, 2)
 
     # Training step: AMP + GradScaler + channels-last, as ecg_model.train does on CUDA.
-    train_model = load_model(args.weights)[0].to(dev).to(memory_format=torch.channels_last).train()
+    train_model = load_model(args.weights)[0].to(dev).train()
     opt = torch.optim.AdamW(train_model.parameters(), lr=1e-4)
     scaler = torch.amp.GradScaler("cuda")
     loss_fn = torch.nn.BCEWithLogitsLoss()
     steps = {}
     for bs in (32, 64, 128):
-        x = torch.rand(bs, 1, h, w, device=dev).contiguous(memory_format=torch.channels_last)
+        x = torch.rand(bs, 1, h, w, device=dev)
         y = (torch.rand(bs, device=dev) > 0.5).float()
 
         def step() -> None:

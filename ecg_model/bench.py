@@ -19,30 +19,42 @@ from typing import Any
 import numpy as np
 
 
-def _read_hwm_mb() -> float:
+def _proc_status_mb(*keys: str) -> dict[str, float]:
+    """Fields of /proc/self/status in MB (VmHWM: peak resident; RssAnon: heap, arrays and
+    tensors; RssFile: mapped library code such as libtorch, shared and droppable)."""
+    out: dict[str, float] = {}
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
+            key = line.split(":")[0]
+            if key in keys:
+                out[key] = float(line.split()[1]) / 1024.0
     except OSError:
         pass
+    return out
+
+
+def _read_hwm_mb() -> float:
+    hwm = _proc_status_mb("VmHWM").get("VmHWM")
+    if hwm is not None:
+        return hwm
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _rss_parts_mb() -> dict[str, float]:
-    """Resident memory now, split into anonymous (heap, arrays, tensors) and file-backed
-    (shared libraries such as libtorch, which other processes share and the kernel may drop)."""
-    out: dict[str, float] = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key = line.split(":")[0]
-            if key in ("RssAnon", "RssFile"):
-                out[key.lower() + "_mb"] = float(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return out
+def model_flops(model: Any) -> dict[str, float]:
+    """GFLOP per image of the forward pass, and of forward plus backward (what Grad-CAM runs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 1, model.config.input_height, model.config.input_width, device=next(model.parameters()).device)
+    with FlopCounterMode(display=False) as fc:
+        model(x)
+    fwd = fc.get_total_flops()
+    with FlopCounterMode(display=False) as fc:
+        model(x).sum().backward()
+    model.zero_grad(set_to_none=True)
+    return {"forward_gflop": fwd / 1e9, "forward_backward_gflop": fc.get_total_flops() / 1e9}
 
 
 def _reset_hwm() -> bool:
@@ -79,7 +91,6 @@ def _measure_batch(n: int, weights: str | None) -> dict[str, Any]:
     from .predict import Predictor
     from .synth import example_printout
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     import cv2
 
     files = []
@@ -103,21 +114,12 @@ def _measure_floor(weights: str | None) -> dict[str, Any]:
     """The model's FLOPs per image and the share of this machine's float32 matrix-multiply
     rate that its forward pass reaches (issue: how near the floor is inference)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from .weights import DEFAULT_WEIGHTS, load_model
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     model, _ = load_model(weights or DEFAULT_WEIGHTS)
     h, w = model.config.input_height, model.config.input_width
-    x = torch.rand(1, 1, h, w)
-    with FlopCounterMode(display=False) as fc:
-        model(x)
-    fwd = fc.get_total_flops()
-    with FlopCounterMode(display=False) as fc:
-        model(x).sum().backward()
-    fwd_bwd = fc.get_total_flops()
-    model.zero_grad(set_to_none=True)
+    flops = model_flops(model)
     a = torch.rand(1024, 1024)
     mm = []
     for _ in range(12):
@@ -125,8 +127,7 @@ def _measure_floor(weights: str | None) -> dict[str, Any]:
         a @ a
         mm.append(time.perf_counter() - t0)
     peak = 2 * 1024**3 / min(mm[2:])
-    out: dict[str, Any] = {"forward_gflop": fwd / 1e9, "forward_backward_gflop": fwd_bwd / 1e9,
-                           "matmul_gflops": peak / 1e9}
+    out: dict[str, Any] = {**flops, "matmul_gflops": peak / 1e9}
     with torch.inference_mode():
         for bs in (1, 5):
             xb = torch.rand(bs, 1, h, w)
@@ -137,7 +138,7 @@ def _measure_floor(weights: str | None) -> dict[str, Any]:
                 ts.append(time.perf_counter() - t0)
             per_image = statistics.median(ts[3:]) / bs
             out[f"forward_ms_per_image_batch{bs}"] = per_image * 1e3
-            out[f"share_of_matmul_rate_batch{bs}"] = fwd / per_image / peak
+            out[f"share_of_matmul_rate_batch{bs}"] = flops["forward_gflop"] * 1e9 / per_image / peak
     return {"case": "model_floor", "stats": out}
 
 
@@ -150,7 +151,6 @@ def _measure_train(weights: str | None, batch: int = 32, steps: int = 6) -> dict
     from .augment import augment_input
     from .weights import DEFAULT_WEIGHTS, load_model
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
     model, _ = load_model(weights or DEFAULT_WEIGHTS)
     model.train()
     h, w = model.config.input_height, model.config.input_width
@@ -162,7 +162,6 @@ def _measure_train(weights: str | None, batch: int = 32, steps: int = 6) -> dict
     for _ in range(steps + 1):
         t0 = time.perf_counter()
         x = torch.from_numpy(np.stack([augment_input(a, rng) for a in inputs]))[:, None]
-        x = x.contiguous(memory_format=torch.channels_last)
         opt.zero_grad(set_to_none=True)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x).squeeze(1), y)
         loss.backward()
@@ -176,6 +175,10 @@ def _measure_train(weights: str | None, batch: int = 32, steps: int = 6) -> dict
 def _run_case(name: str, repeats: int, weights: str | None, queue: Any, pipeline_only: bool = False,
               data: bytes = b"") -> None:
     try:
+        if not pipeline_only:
+            import torch
+
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
         if name == "batch_scan_1mp":
             queue.put(_measure_batch(max(12, 4 * repeats), weights))
         elif name == "model_floor":
@@ -200,11 +203,8 @@ def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: b
     predictor = None
     config = PipelineConfig()
     if not pipeline_only:
-        import torch
-
         from .predict import Predictor
 
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
         predictor = Predictor(weights)
         config = predictor.pipeline_config
 
@@ -238,7 +238,7 @@ def _measure_case(name: str, repeats: int, weights: str | None, pipeline_only: b
             timings.setdefault(k, []).append(v)
     out: dict[str, Any] = {k: statistics.median(v) for k, v in timings.items()}
     out.update(file_kb=len(data) / 1024.0, peak_rss_mb=_read_hwm_mb(), peak_rss_before_case_mb=base_mb,
-               peak_reset=reset, **_rss_parts_mb())
+               peak_reset=reset, **{k.lower() + "_mb": v for k, v in _proc_status_mb("RssAnon", "RssFile").items()})
     return {"case": name, "stats": out}
 
 

@@ -121,9 +121,10 @@ class ECGNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(f"expected input (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}")
-        if self.stem[0].weight.is_contiguous(memory_format=torch.channels_last):
-            # Inputs in the layout of the weights, or every convolution converts on its own.
-            x = x.contiguous(memory_format=torch.channels_last)
+        # Channels-last (the layout weights.build_model and training give the network): oneDNN's
+        # and cuDNN's fastest convolutions; an input in another layout would be converted by
+        # every convolution on its own.
+        x = x.contiguous(memory_format=torch.channels_last)
         seq, _ = self.lstm(self.sequence(x))
         if self.config.pooling == "attention":
             weights = torch.softmax(self.attn(seq), dim=1)

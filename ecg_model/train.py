@@ -249,7 +249,6 @@ def predict_logits(model: nn.Module, inputs: list[np.ndarray], device: torch.dev
     logits = []
     for i in range(0, len(inputs), batch_size):
         batch = torch.from_numpy(np.stack(inputs[i:i + batch_size]).astype(np.float32))[:, None].to(device)
-        batch = batch.contiguous(memory_format=torch.channels_last)
         with autocast_context(device):
             logits.append(model(batch).float().squeeze(1).cpu().numpy())
     return np.concatenate(logits) if logits else np.zeros(0)
@@ -267,7 +266,6 @@ def train_one_epoch(model: nn.Module, loader: torch.utils.data.DataLoader, optim
         if _STOP["flag"]:
             raise Cancelled()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        x = x.contiguous(memory_format=torch.channels_last)
         optimizer.zero_grad(set_to_none=True)
         with autocast_context(device):
             loss = loss_fn(model(x).squeeze(1).float(), y)
@@ -430,7 +428,8 @@ def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch
     val_y = [labels[i] for i in split["val"]]
 
     model = ECGNet(model_cfg).to(device)
-    # Channels-last on the CPU too: a training step runs ~1.5x faster there (oneDNN).
+    # Channels-last on the CPU too: a training step runs ~1.5x faster there (oneDNN); the
+    # model puts its inputs in the same layout itself.
     model = model.to(memory_format=torch.channels_last)
     n_pos = sum(train_y)
     n_neg = len(train_y) - n_pos

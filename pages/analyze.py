@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from ecg_model.explain import cam_on_page, overlay
 from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results, risk_gauge,
-                       sample_caption, sample_files, show_risk, thumbnail, weights_selector)
+                       sample_caption, sample_files, show_risk, thumbnail, trace_overlay, weights_selector)
 
 st.title("Analyze an ECG image")
 st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
@@ -65,12 +64,8 @@ with left:
     st.caption(f"Processed in {analysis.timings_ms.get('total', 0):.0f} ms; page rotation found "
                f"{analysis.deskew_deg:.1f}°.")
 with right:
-    pipe = analysis.pipeline
-    if analysis.cam is not None and pipe is not None and pipe.crop_box is not None:
-        flat = pipe.stages["flattened"]
-        x0, y0, x1, y1 = pipe.crop_box
-        page_cam = cam_on_page(analysis.cam, pipe.crop_box, flat.shape[:2])
-        shown = overlay(flat[y0:y1, x0:x1], page_cam[y0:y1, x0:x1], 0.5)
+    shown = trace_overlay(analysis)
+    if shown is not None:
         st.image(shown, caption="Grad-CAM: where the model looked (red = most weight) on the cleaned trace area",
                  width="stretch", output_format="JPEG")
         # The PNG is made only when the button is pressed (encoding it cost ~0.4 s every rerun).
@@ -94,10 +89,6 @@ if len(items) >= 2:
             band = other.risk_band or (other.risk, other.risk)
             st.caption(f"{chosen.name}: {other.label}, risk {other.risk:.0%} (band {band[0]:.0%}–{band[1]:.0%}). "
                        "Teaching and research tool, not a medical device.")
-            p = other.pipeline
-            if other.cam is not None and p is not None and p.crop_box is not None:
-                flat = p.stages["flattened"]
-                x0, y0, x1, y1 = p.crop_box
-                cam = cam_on_page(other.cam, p.crop_box, flat.shape[:2])
-                st.image(overlay(flat[y0:y1, x0:x1], cam[y0:y1, x0:x1], 0.5), caption="Grad-CAM", width="stretch",
-                         output_format="JPEG")
+            shown_other = trace_overlay(other)
+            if shown_other is not None:
+                st.image(shown_other, caption="Grad-CAM", width="stretch", output_format="JPEG")
