@@ -8,6 +8,7 @@ pages = [
     st.Page("pages/analyze.py", title="Analyze", icon="🩺", default=True),
     st.Page("pages/preprocessing.py", title="Preprocessing", icon="🧹"),
     st.Page("pages/explain.py", title="Explain", icon="🔎"),
+    st.Page("pages/digitize.py", title="Digitise", icon="📈"),
     st.Page("pages/synthetic.py", title="Synthetic ECGs", icon="🧪"),
     st.Page("pages/train.py", title="Train", icon="🏋️"),
     st.Page("pages/model_card.py", title="Model card", icon="📄"),

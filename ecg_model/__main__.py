@@ -1,4 +1,4 @@
-"""Command line: ``python -m ecg_model predict|preprocess|evaluate|synth|train|bench``.
+"""Command line: ``python -m ecg_model predict|preprocess|evaluate|synth|train|bench|digitize``.
 
 Errors go to stderr as one line (a traceback only with --debug); bad usage exits with 2.
 """
@@ -152,6 +152,72 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         else:
             print(f"{path}: {record['status']}: {record['message']} (deskew {record['deskew_deg']} deg, "
                   f"{record['px_per_mm']} px/mm, {len(record['stages'])} stages in {out_dir})")
+    return 0
+
+
+def _unique_stems(paths: Sequence[str]) -> list[str]:
+    """One output name per input: the file's stem, numbered when two inputs share it."""
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        stem = Path(p).stem or "image"
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
+    return out
+
+
+def cmd_digitize(args: argparse.Namespace) -> int:
+    import time
+
+    from .digitize import digitize, measure_st
+    from .digitize.export import record_name, write_csv, write_wfdb
+    from .errors import ECGImageError
+    from .imaging import run_pipeline
+    from .io import load_image
+
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = _expand_inputs(args.images)
+    for path, stem in zip(paths, _unique_stems(paths)):
+        record: dict[str, Any] = {"path": path, "status": "ok", "message": "ok", "files": []}
+        t0 = time.perf_counter()
+        try:
+            loaded = load_image(path)
+            t1 = time.perf_counter()
+            result = run_pipeline(loaded, keep_stages=False)
+            t2 = time.perf_counter()
+            dig = digitize(result)
+            st = measure_st(dig.matrix(), dig.fs)
+            t3 = time.perf_counter()
+        except ECGImageError as exc:
+            record.update(status=exc.kind, message=str(exc))
+        else:
+            name = record_name(stem)
+            files = [write_csv(dig, out_dir / f"{name}.csv"), *write_wfdb(dig, out_dir, name)]
+            record.update(dig.to_json())
+            record["st"] = st.to_json()
+            record["files"] = [str(f) for f in files]
+            record["timings_ms"] = {"decode": round((t1 - t0) * 1000, 1), "pipeline": round((t2 - t1) * 1000, 1),
+                                    "digitize": round((t3 - t2) * 1000, 1), "total": round((t3 - t0) * 1000, 1)}
+        if args.json:
+            _emit(record)
+        elif record["status"] == "ok":
+            flagged = {k: v["flags"] for k, v in record["leads"].items() if set(v["flags"]) - {"no_pulse"}}
+            st_line = ", ".join(f"{k} {v['st_mv']:+.2f}" for k, v in record["st"]["leads"].items()
+                                if v["st_mv"] is not None)
+            print(f"{path}: {record['layout']} layout, {record['duration_s']:g} s at {record['fs']} Hz -> "
+                  f"{', '.join(record['files'])}")
+            print(f"  ST (mV, J+60 ms): {st_line or 'no complete beat'}")
+            for c in record["st"]["criteria"]:
+                print(f"  {c}")
+            for k, v in flagged.items():
+                print(f"  lead {k}: {', '.join(v)}")
+            for f in record["flags"]:
+                print(f"  note: {f}")
+        else:
+            print(f"{path}: {record['status']}: {record['message']}")
+    if not args.json:
+        print(EPILOG)
     return 0
 
 
@@ -335,6 +401,13 @@ def build_parser() -> Parser:
     p.add_argument("--max-batches", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("digitize", help="each lead's signal in mV at 500 Hz (CSV and WFDB) and its ST level",
+                       epilog=EPILOG)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (a folder means the images in it)")
+    p.add_argument("--out", required=True, help="output folder: <stem>.csv, <stem>.hea and <stem>.dat per image")
+    p.add_argument("--json", action="store_true", help="one JSON object per input (leads, quality flags, ST)")
+    p.set_defaults(func=cmd_digitize)
 
     p = sub.add_parser("bench", help="per-stage timings and peak memory on standard inputs", epilog=EPILOG)
     p.add_argument("--json", action="store_true")

@@ -10,7 +10,7 @@ pytest.importorskip("streamlit.testing.v1")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 PAGES = ["pages/analyze.py", "pages/preprocessing.py", "pages/explain.py", "pages/synthetic.py", "pages/train.py",
-         "pages/model_card.py"]
+         "pages/model_card.py", "pages/digitize.py"]
 
 
 def _app() -> AppTest:
@@ -56,6 +56,26 @@ def test_analyze_sample_shows_gauge_and_overlay_then_other_pages_use_it():
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert any("Guided Grad-CAM" in c.value for c in at.caption)
+
+
+def test_digitise_page_reads_the_risky_sample_and_marks_inferior_st_elevation():
+    at = _app()
+    at.button(key="sample-synthetic_risky_inferior_st.png").click()
+    at.run()
+    at.switch_page("pages/digitize.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error or all("ST elevation" in e.value for e in at.error), [e.value for e in at.error]
+    assert len(at.get("plotly_chart")) == 1
+    table = at.dataframe[0].value
+    assert list(table["lead"]) == ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    st_mv = dict(zip(table["lead"], table["ST at J+60 (mV)"]))
+    # The sample carries 0.3 mV of inferior ST elevation (III and aVF near it, reciprocal aVL).
+    assert st_mv["III"] > 0.15 and st_mv["aVF"] > 0.15 and st_mv["aVL"] < -0.05, st_mv
+    assert any("inferior" in e.value for e in at.error)
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert any("CSV" in label for label in labels) and any("WFDB" in label for label in labels)
+    assert any("not a medical device" in c.value for c in at.caption)
 
 
 def test_synthetic_page_draws_and_analyzes():

@@ -22,11 +22,13 @@ class LayoutResult:
         name: "3x4+1", "3x4", "3x4+3", "6x2", "12x1" or None.
         baselines: y of each trace row's baseline, top to bottom (working pixels).
         lead_boxes: box name -> (x0, y0, x1, y1) in working pixels.
+        span: (first, last) inked column of the traces proper (calibration pulse left out).
     """
 
     name: str | None
     baselines: tuple[float, ...]
     lead_boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    span: tuple[int, int] | None = None
 
 
 def find_baselines(mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm: float) -> list[float]:
@@ -109,7 +111,7 @@ def detect_layout(mask: np.ndarray, box: tuple[int, int, int, int] | None, px_pe
         seg = (x_end - x_start) / len(row)
         for c, lead in enumerate(row):
             boxes[box_name(name, r, lead)] = (int(x_start + c * seg), edges[r], int(x_start + (c + 1) * seg), edges[r + 1])
-    return LayoutResult(name, tuple(baselines), boxes)
+    return LayoutResult(name, tuple(baselines), boxes, (x_start, x_end))
 
 
 def baseline_concentration(mask: np.ndarray, box: tuple[int, int, int, int] | None, baselines: tuple[float, ...],

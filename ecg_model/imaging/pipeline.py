@@ -59,14 +59,18 @@ class PipelineResult:
     paper_corners: list[list[float]] | None
     px_per_mm: float | None
     px_per_mm_confidence: float
+    px_per_mm_x: float | None  # the pitch along x alone (the time axis), None without a clear one
     crop_box: tuple[int, int, int, int] | None
     work_to_input: np.ndarray
     page: PageDetection
     region: TraceRegion
     ink_mask: np.ndarray  # uint8 trace mask (grid and text removed), working frame
+    ink_soft: np.ndarray | None  # float32 darkness of the kept traces in [0, 1] (anti-aliased edges)
     work_width: int
     layout: str | None = None
     lead_boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
+    baselines: tuple[float, ...] = ()  # y of each trace row's baseline, top to bottom (working px)
+    trace_span: tuple[int, int] | None = None  # first and last inked column of the traces
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -236,7 +240,8 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     # the centre is enough and a third of the cost): more reliable than the preview's.
     ch, cw = flat.shape[0] // 5, flat.shape[1] // 5
     centre = flat[ch:-ch or None, cw:-cw or None]
-    full_ppm, full_conf = estimate_px_per_mm(any_darkness(centre) * (darkness(centre) < 0.45), prior=out_w / 280.0)
+    full_ppm, full_conf, ppm_x = estimate_px_per_mm(any_darkness(centre) * (darkness(centre) < 0.45),
+                                                    prior=out_w / 280.0, with_x=True)
     if full_ppm is not None:
         ppm, ppm_conf = full_ppm, full_conf
     tick("pitch")
@@ -250,6 +255,7 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     gate = assess(rgb, flat, traces, region, ppm_for_sizes, ppm is not None, text_share, layout.baselines)
     tick("gate")
     model_input = None
+    soft = None
     if region.box is not None:
         # The soft ink only where a kept trace stroke is: text and specks stay out.
         soft = np.where(cv2.dilate(traces, np.ones((3, 3), np.uint8)) > 0, ink.ink, 0.0).astype(np.float32)
@@ -269,6 +275,8 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         corners = (page.corners * file_scale).round(2).tolist()
     return PipelineResult(stages=stages, model_input=model_input, gate=gate, deskew_deg=deskew_deg,
                           paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
+                          px_per_mm_x=ppm_x,
                           crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
-                          ink_mask=traces, work_width=out_w, layout=layout.name,
-                          lead_boxes=layout.lead_boxes, timings_ms=timings)
+                          ink_mask=traces, ink_soft=soft, work_width=out_w, layout=layout.name,
+                          lead_boxes=layout.lead_boxes, baselines=layout.baselines,
+                          trace_span=layout.span, timings_ms=timings)

@@ -1,0 +1,259 @@
+"""Follow one lead's trace across its box in the cleaned trace mask, column by column.
+
+A column of the mask holds a few runs of ink: this lead's trace, and sometimes a neighbour's
+tall wave or a separator. The trace is the path through the runs that stays connected
+(dynamic programming over the columns: the cost of a step is the gap between consecutive runs)
+and keeps near the lead's baseline when in doubt. Each column then gives one value: the run's
+centre, which is the trace's height at the column's centre on a straight stroke, or the run's
+far end (less half a line width) where the column holds a peak that neither neighbour reaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Cost per millimetre of distance from the baseline: a tie-breaker, far smaller than the cost
+# of a one-pixel gap in the trace, so it never pulls the path off a connected stroke.
+_BASELINE_COST_PER_MM = 0.1
+# Cost of a column without any ink (the path carries on from the last inked column).
+_EMPTY_COST = 0.5
+
+
+@dataclass(frozen=True)
+class ColumnTrace:
+    """The trace followed through a box.
+
+    Attributes:
+        y: per column, the trace's height in working pixels (NaN where no ink was taken).
+        top, bottom: per column, the chosen run's first and last row (NaN where none).
+        ambiguous: share of the inked columns that held more than one run.
+    """
+
+    y: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    ambiguous: float
+
+    @property
+    def coverage(self) -> float:
+        return float(np.isfinite(self.y).mean()) if self.y.size else 0.0
+
+
+def column_runs(band: np.ndarray, bridge: int = 0) -> list[np.ndarray]:
+    """Runs of ink in each column of a boolean band: one (k, 2) array of [top, bottom] rows.
+
+    Runs separated by at most ``bridge`` empty pixels count as one: a stroke with a hole in
+    it (a faint spot, JPEG noise, where a spike's two strokes part) is still one stroke.
+    """
+    if bridge > 0:
+        import cv2
+
+        band = cv2.morphologyEx(band.view(np.uint8), cv2.MORPH_CLOSE, np.ones((bridge + 1, 1), np.uint8)) > 0
+    h, w = band.shape
+    padded = np.zeros((h + 2, w), bool)
+    padded[1:-1] = band
+    diff = np.diff(padded.view(np.int8), axis=0)  # +1 where a run starts, -1 after it ends
+    sc, sr = np.nonzero(diff.T == 1)
+    ec, er = np.nonzero(diff.T == -1)
+    # Both lists are in column-major order, so starts and ends pair up one to one.
+    runs = np.stack([sr, er - 1], axis=1)
+    bounds = np.searchsorted(sc, np.arange(w + 1))
+    return [runs[bounds[i]:bounds[i + 1]] for i in range(w)]
+
+
+def _best_path(runs: list[np.ndarray], baseline: float, px_per_mm: float) -> tuple[list[int], float]:
+    """Index of the chosen run in each column (-1 for an empty column), by dynamic programming."""
+    w = len(runs)
+    back: list[np.ndarray | None] = [None] * w
+    prev_runs: np.ndarray | None = None
+    prev_cost: np.ndarray | None = None
+    prev_col = -1
+    inked = multi = 0
+    for i, r in enumerate(runs):
+        if r.shape[0] == 0:
+            continue
+        inked += 1
+        multi += r.shape[0] > 1
+        centre = (r[:, 0] + r[:, 1]) / 2.0
+        prior = _BASELINE_COST_PER_MM * np.abs(centre - baseline) / px_per_mm
+        if prev_runs is None:
+            cost = prior
+            back[i] = np.full(r.shape[0], -1)
+        else:
+            # Gap between intervals: zero when they overlap or touch.
+            gap = np.maximum(0.0, np.maximum(r[:, None, 0] - prev_runs[None, :, 1] - 1,
+                                             prev_runs[None, :, 0] - r[:, None, 1] - 1))
+            total = gap + prev_cost[None, :]
+            arg = np.argmin(total, axis=1)
+            cost = total[np.arange(r.shape[0]), arg] + prior + _EMPTY_COST * (i - prev_col - 1)
+            back[i] = arg
+        prev_runs, prev_cost, prev_col = r, cost, i
+    choice = [-1] * w
+    if prev_runs is None or prev_cost is None:
+        return choice, 0.0
+    k = int(np.argmin(prev_cost))
+    i = prev_col
+    while i >= 0 and k >= 0:
+        choice[i] = k
+        arg = back[i]
+        assert arg is not None
+        k = int(arg[k])
+        i -= 1
+        while i >= 0 and back[i] is None:
+            i -= 1
+    return choice, multi / max(inked, 1)
+
+
+def _extreme_filter(v: np.ndarray, radius: int, fn: Any) -> np.ndarray:
+    """Running min or max over a window of 2 * radius + 1 samples (edges repeated)."""
+    padded = np.pad(v, radius, mode="edge")
+    return fn(np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1), axis=1)
+
+
+def _narrow_waves(top: np.ndarray, bottom: np.ndarray, line_px: float) -> np.ndarray | None:
+    """Heights of the waves narrower than the pen, where a column's run cannot be trusted.
+
+    A round pen of radius r inks, in column x, everything within r of the curve: the run's
+    top is the curve's highest point within r columns, less r (a running maximum, in signal
+    terms), and its bottom the lowest. A morphological closing of that envelope returns the
+    curve except in narrow valleys, an opening except at narrow peaks; both are exact on
+    straight strokes. Where they part, the wave is a peak (take the closing) when it rises
+    further above its surroundings than it falls below them, else a valley.
+
+    Returns:
+        the row of the curve where the two part by more than a pixel, NaN elsewhere (the
+        darkness centroid is better there); None when there are too few columns.
+    """
+    ok = np.isfinite(top)
+    if ok.sum() < 5:
+        return None
+    cols = np.arange(top.size)
+    rr = max(0.0, (line_px - 1.0) / 2.0)
+    radius = int(round(rr))
+    if radius < 1:
+        return None
+    # Signal-up coordinates (v = -row), gaps bridged for the filters.
+    hi = -np.interp(cols, cols[ok], top[ok]) - rr  # running max of the curve
+    lo = -np.interp(cols, cols[ok], bottom[ok]) + rr  # running min
+    closing = _extreme_filter(hi, radius, np.min)
+    opening = _extreme_filter(lo, radius, np.max)
+    apart = closing - opening > 1.0
+    # Steep columns (a run taller than the pen) take the envelopes' mean; flat ones are left
+    # to the darkness centroid.
+    steep = (bottom - top + 1) > line_px + 1.0
+    out = np.where(steep, -(closing + opening) / 2.0, np.nan)
+    if not apart.any():
+        out[~ok] = np.nan
+        return out
+    # Each stretch where they part is judged against the level at its two ends.
+    edges = np.diff(np.r_[0, apart.view(np.int8), 0])
+    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+        ends = [(closing[k] + opening[k]) / 2.0 for k in (max(a - 1, 0), min(b, top.size - 1))]
+        level = np.interp(np.arange(a, b), [a - 1, b], ends)
+        up = closing[a:b] - level
+        down = level - opening[a:b]
+        out[a:b] = -np.where(up >= down, closing[a:b], opening[a:b])
+    out[~ok] = np.nan
+    return out
+
+
+def follow_trace(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, baseline: float,
+                 px_per_mm: float, line_px: float | None = None, soft: np.ndarray | None = None) -> ColumnTrace:
+    """Follow the trace through columns ``x0:x1`` of ``mask`` between rows ``y0:y1``.
+
+    Args:
+        mask: uint8 trace mask (nonzero on ink), working frame.
+        baseline: the row the trace rests on (working pixels), used to break ties.
+        line_px: the pen's width in pixels; estimated from the flat runs when None.
+        soft: the anti-aliased darkness in [0, 1] (same frame as ``mask``): a run's centre is
+            then its darkness-weighted centroid, to a fraction of a pixel.
+    """
+    h, w = mask.shape
+    x0, x1 = max(0, x0), min(w, x1)
+    y0, y1 = max(0, y0), min(h, y1)
+    n = max(0, x1 - x0)
+    nan = np.full(n, np.nan)
+    if n == 0 or y1 <= y0:
+        return ColumnTrace(nan, nan.copy(), nan.copy(), 0.0)
+    if line_px is None:
+        line_px = pen_width(mask[y0:y1, x0:x1])
+    runs = column_runs(mask[y0:y1, x0:x1] > 0, bridge=max(2, int(round(line_px / 2))))
+    choice, ambiguous = _best_path(runs, baseline - y0, px_per_mm)
+    top, bottom = nan.copy(), nan.copy()
+    for i, k in enumerate(choice):
+        if k >= 0:
+            top[i], bottom[i] = runs[i][k]
+    y = (top + bottom) / 2.0
+    cols = np.nonzero(np.isfinite(top))[0]
+    if soft is not None and cols.size:
+        weight = soft[y0:y1, x0:x1].astype(np.float64) ** 2
+        rows = np.arange(y1 - y0, dtype=np.float64)[:, None]
+        cum_w = np.vstack([np.zeros((1, n)), np.cumsum(weight, axis=0)])
+        cum_wy = np.vstack([np.zeros((1, n)), np.cumsum(weight * rows, axis=0)])
+        t, b = top[cols].astype(int), bottom[cols].astype(int) + 1
+        mass = cum_w[b, cols] - cum_w[t, cols]
+        ok = mass > 1e-6
+        y[cols[ok]] = (cum_wy[b[ok], cols[ok]] - cum_wy[t[ok], cols[ok]]) / mass[ok]
+    spikes = _narrow_waves(top, bottom, line_px)
+    if spikes is not None:
+        y = np.where(np.isfinite(spikes), spikes, y)
+    return ColumnTrace(y + y0, top + y0, bottom + y0, ambiguous)
+
+
+def pen_width(mask: np.ndarray, soft: np.ndarray | None = None, step: int = 3) -> float:
+    """The pen's width in pixels: the median height of the ink runs in every ``step``-th column
+    (traces are flat most of the time, where a run's height is the pen's width).
+
+    With ``soft`` (the anti-aliased darkness), the width is the run's darkness summed, which
+    is the printed line's width rather than the thresholded mask's (often twice as wide).
+    """
+    band = mask[:, ::step] > 0
+    if not band.any():
+        return 2.0
+    padded = np.zeros((band.shape[0] + 2, band.shape[1]), bool)
+    padded[1:-1] = band
+    diff = np.diff(padded.view(np.int8), axis=0)
+    starts = np.nonzero(diff.T.ravel() == 1)[0]
+    ends = np.nonzero(diff.T.ravel() == -1)[0]
+    if soft is None:
+        return float(np.median(ends - starts))
+    # Cumulative darkness down each column (transposed so the runs' flat indices apply).
+    cols = soft[:, ::step].astype(np.float64).T
+    # h + 1 entries per column, as the transitions have: a run starting at transition row a
+    # and ending at b covers rows a to b - 1.
+    cum = np.concatenate([np.zeros((cols.shape[0], 1)), np.cumsum(cols, axis=1)], axis=1).ravel()
+    mass = cum[ends] - cum[starts]
+    return float(np.median(mass))
+
+
+def centreline_mask(mask: np.ndarray, line_px: float) -> np.ndarray:
+    """The mask thinned along time: a steep stroke drawn with a round pen inks the columns up
+    to half a pen width before and after its true time, which would put the stroke's height
+    into columns where the signal has not risen yet. Each horizontal run of ink shorter than
+    two pen widths (a steep stroke crossing a row) keeps only its centre pixel; longer runs
+    (flat stretches) lose half a pen width at each end. Nothing is removed entirely, so thin
+    QRS spikes stay."""
+    k = int(round(line_px))
+    if k < 2:
+        return mask
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), np.int8)
+    padded[:, 1:-1] = mask > 0
+    diff = np.diff(padded, axis=1)
+    sr, sc = np.nonzero(diff == 1)  # run starts, row-major order
+    er, ec = np.nonzero(diff == -1)  # one past the run's end
+    length = ec - sc
+    out = np.zeros((h, w), np.uint8)
+    short = length < 2 * k
+    out[sr[short], (sc[short] + ec[short] - 1) // 2] = 255
+    half = k // 2
+    lr, ls, le = sr[~short], sc[~short] + half, ec[~short] - half
+    # Paint the shortened long runs with a cumulative sum per row (no Python loop over runs).
+    marks = np.zeros((h, w + 1), np.int32)
+    np.add.at(marks, (lr, ls), 1)
+    np.add.at(marks, (lr, le), -1)
+    out[np.cumsum(marks, axis=1)[:, :w] > 0] = 255
+    return out
