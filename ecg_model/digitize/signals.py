@@ -17,9 +17,11 @@ from ..errors import ECGImageError
 from ..imaging.pipeline import PipelineResult
 from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
-from .trace import follow_trace, pen_width
+from .ruler import grid_map, row_ruler
+from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
+RULER_DEGREE = 2
 PAPER_SPEED_MM_S = 25.0
 STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)
 # Gaps (columns without ink) longer than this are flagged; shorter ones are interpolated
@@ -118,57 +120,117 @@ class Digitization:
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
 
 
-def _snap_gain(pulse_gain_mm: float) -> tuple[float, bool]:
-    """The standard gain nearest the pulse's height, when within 15 % of it; the grid's pitch
-    is measured over the whole page and is more precise than one pulse's height."""
-    best = min(STANDARD_GAINS_MM_MV, key=lambda g: abs(pulse_gain_mm / g - 1.0))
-    if abs(pulse_gain_mm / best - 1.0) <= 0.15:
-        return best, True
-    return pulse_gain_mm, False
+def _snap_gain(pulse_gain_mm: float) -> float | None:
+    """The standard gain the pulses show, or None when they show none clearly.
+
+    10 mm/mV is by far the most common and is taken within 15 %; half and double gain need
+    the pulses within 8 % of 5 or 20 mm, since a pulse misread in a photo would otherwise
+    halve or double every lead. The grid's pitch is measured over the whole page and is more
+    precise than one pulse's height, so the standard value is used rather than the pulse's.
+    """
+    if abs(pulse_gain_mm / 10.0 - 1.0) <= 0.15:
+        return 10.0
+    for g in (5.0, 20.0):
+        if abs(pulse_gain_mm / g - 1.0) <= 0.08:
+            return g
+    return None
 
 
-def _row_end(soft: np.ndarray, last: int, baselines: list[float], pitch: float, level: float) -> float | None:
-    """Where the traces stop, to a fraction of a pixel: in each row, the last column where
-    the darkness summed across the row is still half the pen's (``level``, the darkness of
-    one column of line; a blur leaves the half-way point in place); the median over rows."""
+def _row_ends(soft: np.ndarray, last: int, baselines: list[float], pitch: float,
+              level: float) -> list[float | None]:
+    """Where each row's trace stops, to a fraction of a pixel: the last column where the
+    darkness summed across the row is still half the pen's (``level``, the darkness of one
+    column of line; a blur leaves the half-way point in place). None where not found."""
     h, w = soft.shape
-    a, b = max(0, last - 40), min(w, last + 6)
-    if level <= 0 or b - a < 3:
-        return None
-    ends = []
+    a, b = max(0, last - 60), min(w, last + 6)
+    ends: list[float | None] = []
     for base in baselines:
         band = soft[max(0, int(base - 0.45 * pitch)):min(h, int(base + 0.45 * pitch)), a:b]
         m = band.sum(axis=0)
-        above = np.nonzero(m >= level / 2.0)[0]
+        above = np.nonzero(m >= level / 2.0)[0] if level > 0 else np.array([], int)
         if above.size == 0 or above[-1] + 1 >= m.size:
+            ends.append(None)
             continue
         k = int(above[-1])
         frac = (m[k] - level / 2.0) / max(float(m[k] - m[k + 1]), 1e-6)
         ends.append(a + k + 0.5 + float(np.clip(frac, 0.0, 1.0)))
-    return float(np.median(ends)) if ends else None
+    return ends
 
 
 def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
-                pitch: float) -> tuple[float, float, float]:
-    """(x of time zero, x one sample past the last, duration in s).
+                pitch: float) -> tuple[float, list[float], float]:
+    """(x of time zero, x one sample past the last for each row, duration in s).
 
-    Every row ends at the same time. The pen's round end reaches past the last sample by a
-    share of its width (``soft_px`` is the darkness-weighted width, see ``pen_width``; the
-    factor was fitted on synthetic printouts of other seeds than the reported ones). A strip
-    is a whole number of seconds long (10 s on the usual printouts), so a calibration pulse
-    still joined to the traces does not move time zero.
+    Every row ends at the same time; in a photo the rows' ends need not line up, so each row
+    keeps its own end unless it strays more than 3 mm from the others' median (a row that
+    stops early or has a mark after its end). The pen's round end reaches past the last
+    sample by a share of its width (``soft_px`` is the darkness-weighted width, see
+    ``pen_width``; the factor was fitted on synthetic printouts of other seeds than the
+    reported ones). A strip is a whole number of seconds long (10 s on the usual
+    printouts), so a calibration pulse still joined to the traces does not move time zero.
     """
     assert result.trace_span is not None
     first, last = result.trace_span
-    half = _row_end(result.ink_soft, last, list(result.baselines), pitch, soft_px) if result.ink_soft is not None else None
-    if half is not None:
-        x_last = half - max(0.0, 0.42 * soft_px - 0.93)
+    n_rows = len(result.baselines)
+    found = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px) \
+        if result.ink_soft is not None else [None] * n_rows
+    known = [e for e in found if e is not None]
+    if known:
+        median = float(np.median(known))
+        halves = [e if e is not None and abs(e - median) <= 3 * ppm_t else median for e in found]
+        x_lasts = [hv - max(0.0, 0.42 * soft_px - 0.93) for hv in halves]
     else:
-        x_last = float(last) + 0.5 - soft_px / 2.0
-    x_end = x_last + PAPER_SPEED_MM_S * ppm_t / fs
+        x_lasts = [float(last) + 0.5 - soft_px / 2.0] * n_rows
+    step = PAPER_SPEED_MM_S * ppm_t / fs
+    x_ends = [x + step for x in x_lasts]
+    x_end = float(np.median(x_ends))
     span_s = (x_end - first) / (PAPER_SPEED_MM_S * ppm_t)
     duration = float(round(span_s)) if span_s >= 2.0 and abs(span_s - round(span_s)) < 0.45 else span_s
-    return x_end - duration * PAPER_SPEED_MM_S * ppm_t, x_end, duration
+    return x_end - duration * PAPER_SPEED_MM_S * ppm_t, x_ends, duration
+
+
+def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int, int, int]],
+                       baselines: list[float]) -> dict[str, float]:
+    """Where the traces of two neighbouring rows touch, give each its own side of the midline.
+
+    A tall wave of one row reaching the next row's trace makes one run of ink in those
+    columns, which both rows' paths take; read whole, each would show the other's wave. In
+    such columns each row keeps the part of the run on its side of the line half-way between
+    the two baselines (a wave of its own beyond that line is cut there: a smaller error than
+    a neighbour's wave), and a run lying wholly on the other side is left out (interpolated).
+
+    Returns:
+        box name -> share of its columns that touched a neighbour (edited in place in ``paths``).
+    """
+    share: dict[str, float] = {}
+    by_row: dict[int, list[str]] = {}
+    for name, (*_, r, _c) in paths.items():
+        by_row.setdefault(r, []).append(name)
+    for r in sorted(by_row):
+        for upper in by_row[r]:
+            for lower in by_row.get(r + 1, []):
+                ut, ub, _, ux0, *_ = paths[upper]
+                lt, lb, _, lx0, *_ = paths[lower]
+                a, b = max(ux0, lx0), min(ux0 + ut.size, lx0 + lt.size)
+                if b <= a:
+                    continue
+                mid = (baselines[r] + baselines[r + 1]) / 2.0
+                us, ls = slice(a - ux0, b - ux0), slice(a - lx0, b - lx0)
+                touch = np.isfinite(ub[us]) & np.isfinite(lt[ls]) & (ub[us] >= lt[ls] - 1)
+                if not touch.any():
+                    continue
+                idx_u = np.nonzero(touch)[0] + (a - ux0)
+                idx_l = np.nonzero(touch)[0] + (a - lx0)
+                # The upper row keeps rows up to the midline, the lower row from it.
+                ub[idx_u] = np.minimum(ub[idx_u], np.floor(mid))
+                lt[idx_l] = np.maximum(lt[idx_l], np.ceil(mid))
+                gone_u = idx_u[ut[idx_u] > ub[idx_u]]
+                ut[gone_u] = ub[gone_u] = np.nan
+                gone_l = idx_l[lt[idx_l] > lb[idx_l]]
+                lt[gone_l] = lb[gone_l] = np.nan
+                for name, n in ((upper, ut.size), (lower, lt.size)):
+                    share[name] = share.get(name, 0.0) + float(touch.sum()) / max(n, 1)
+    return share
 
 
 def _row_mode(ys: np.ndarray) -> float | None:
@@ -213,8 +275,25 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     # Time runs along x: its own pitch is more precise there than the page's mean of x and y.
     ppm_t = float(result.px_per_mm_x) if result.px_per_mm_x and abs(result.px_per_mm_x / ppm - 1) < 0.02 else ppm
     pitch = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40.0 * ppm
-    x_start, x_end, duration = _strip_span(result, ppm_t, soft_px, fs, pitch)
-    px_per_s = PAPER_SPEED_MM_S * ppm_t
+    x_start, x_ends, duration = _strip_span(result, ppm_t, soft_px, fs, pitch)
+    # Time along each row, from the grid's local phase where the grid shows (see ruler.py):
+    # t(x) = duration - (mm(x_end) - mm(x)) / 25 mm/s.
+    xs = np.arange(w, dtype=np.float64)
+    flat = result.stages.get("flattened")
+    grid = grid_map(flat, mask) if flat is not None else None
+    # A page found inside a larger frame, or turned, was photographed: its scale may vary.
+    photo = result.paper_corners is not None or abs(result.deskew_deg) > 0.5
+    row_time: list[np.ndarray] = []
+    ruler_contrast: list[float] = []
+    for base, x_end in zip(baselines, x_ends):
+        if grid is not None:
+            mm, contrast = row_ruler(grid[0], grid[1], int(base - 0.5 * pitch), int(base + 0.5 * pitch), ppm_t,
+                                     span=result.trace_span, degree=RULER_DEGREE, keep_scale=photo)
+        else:
+            mm, contrast = xs / ppm_t, 0.0
+        t = duration - (np.interp(x_end, xs, mm) - mm) / PAPER_SPEED_MM_S
+        row_time.append(np.maximum.accumulate(t))
+        ruler_contrast.append(contrast)
     flags: list[str] = []
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
@@ -225,25 +304,37 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
                    room_above=None if r == 0 else b - baselines[r - 1])
         for r, b in enumerate(baselines)]
     gains = [p.gain_mm_per_mv(ppm) for p in pulses if p is not None]
-    if gains:
-        gain, snapped = _snap_gain(float(np.median(gains)))
-        if not snapped:
-            flags.append(f"calibration pulse is {gain:.1f} mm tall, not a standard gain; used as found")
-    else:
+    gain = _snap_gain(float(np.median(gains))) if gains else None
+    if gain is None:
+        if gains:
+            flags.append(f"calibration pulses {float(np.median(gains)):.1f} mm tall match no standard gain: "
+                         "ignored; 10 mm/mV assumed, zero taken from each row's baseline")
+        else:
+            flags.append("no calibration pulse found: 10 mm/mV assumed, zero taken from each row's baseline")
         gain = 10.0
-        flags.append("no calibration pulse found: 10 mm/mV assumed, zero taken from each row's baseline")
+        pulses = [None] * len(pulses)
+    else:
+        # A pulse far from the others' height is a misreading: its row falls back to its baseline.
+        pulses = [p if p is not None and abs(p.gain_mm_per_mv(ppm) / gain - 1.0) <= 0.15 else None
+                  for p in pulses]
     gain_px = gain * ppm
 
-    traces: dict[str, tuple[Any, int, int, int]] = {}
+    paths: dict[str, tuple[np.ndarray, np.ndarray, float, int, int, int]] = {}
     for r, row in enumerate(rows):
         base = baselines[r]
         ya, yb = int(base - 0.9 * pitch), int(base + 0.9 * pitch) + 1
-        seg_px = (x_end - x_start) / len(row)
+        # Column boundaries where this row's time reaches each lead's start.
+        edges = np.interp(duration * np.arange(len(row) + 1) / len(row), row_time[r], xs)
         for c, lead in enumerate(row):
-            bx0 = int(np.ceil(x_start + c * seg_px))
-            bx1 = int(np.floor(x_start + (c + 1) * seg_px))
-            tr = follow_trace(mask, bx0, bx1, ya, yb, base, ppm, line_px, soft=result.ink_soft)
-            traces[box_name(result.layout, r, lead)] = (tr, bx0, r, c)
+            bx0 = int(np.ceil(edges[c]))
+            bx1 = int(np.floor(edges[c + 1]))
+            top, bottom, amb = find_path(mask, bx0, bx1, ya, yb, base, ppm, line_px)
+            paths[box_name(result.layout, r, lead)] = (top, bottom, amb, bx0, r, c)
+    merged = _split_merged_runs(paths, baselines)
+    traces: dict[str, tuple[ColumnTrace, int, int, int]] = {}
+    for name, (top, bottom, amb, bx0, r, c) in paths.items():
+        y = column_values(top, bottom, bx0, line_px, result.ink_soft)
+        traces[name] = (ColumnTrace(y, top, bottom, max(amb, merged.get(name, 0.0))), bx0, r, c)
     row_info: list[dict[str, Any]] = []
     zeros: list[float] = []
     for r, row in enumerate(rows):
@@ -276,7 +367,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         values = np.full(i1 - i0, np.nan)
         valid = np.nonzero(np.isfinite(y))[0]
         if valid.size >= 2:
-            t_cols = (bx0 + np.arange(n_cols) + 0.5 - x_start) / px_per_s
+            t_cols = np.interp(bx0 + np.arange(n_cols) + 0.5, xs, row_time[r])
             mv = (zeros[r] - y[valid]) / gain_px
             t_samples = np.arange(i0, i1) / fs
             values = np.interp(t_samples, t_cols[valid], mv, left=np.nan, right=np.nan)

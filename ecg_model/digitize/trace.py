@@ -160,6 +160,55 @@ def _narrow_waves(top: np.ndarray, bottom: np.ndarray, line_px: float) -> np.nda
     return out
 
 
+def find_path(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, baseline: float,
+              px_per_mm: float, line_px: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The run of ink the trace takes in each column ``x0:x1`` (rows searched ``y0:y1``).
+
+    Returns:
+        (top, bottom, ambiguous): the run's first and last row per column in ``mask``'s frame
+        (NaN where the column is empty), and the share of inked columns with several runs.
+    """
+    h, w = mask.shape
+    x0, x1 = max(0, x0), min(w, x1)
+    y0, y1 = max(0, y0), min(h, y1)
+    n = max(0, x1 - x0)
+    top, bottom = np.full(n, np.nan), np.full(n, np.nan)
+    if n == 0 or y1 <= y0:
+        return top, bottom, 0.0
+    runs = column_runs(mask[y0:y1, x0:x1] > 0, bridge=max(2, int(round(line_px / 2))))
+    choice, ambiguous = _best_path(runs, baseline - y0, px_per_mm)
+    for i, k in enumerate(choice):
+        if k >= 0:
+            top[i], bottom[i] = runs[i][k]
+    return top + y0, bottom + y0, ambiguous
+
+
+def column_values(top: np.ndarray, bottom: np.ndarray, x0: int, line_px: float,
+                  soft: np.ndarray | None = None) -> np.ndarray:
+    """The trace's row in each column from its run (``top``/``bottom`` in the page frame):
+    the darkness centroid on flat stretches, the pen-envelope estimate on steep and narrow
+    waves (``_narrow_waves``)."""
+    n = top.size
+    y = (top + bottom) / 2.0
+    cols = np.nonzero(np.isfinite(top))[0]
+    if soft is not None and cols.size:
+        t, b = top[cols].astype(int), bottom[cols].astype(int) + 1
+        ya, yb = int(t.min()), int(b.max())
+        x1 = min(soft.shape[1], x0 + n)
+        weight = np.zeros((yb - ya, n))
+        weight[:, :x1 - x0] = soft[ya:yb, x0:x1].astype(np.float64) ** 2
+        rows = np.arange(ya, yb, dtype=np.float64)[:, None]
+        cum_w = np.vstack([np.zeros((1, n)), np.cumsum(weight, axis=0)])
+        cum_wy = np.vstack([np.zeros((1, n)), np.cumsum(weight * rows, axis=0)])
+        mass = cum_w[b - ya, cols] - cum_w[t - ya, cols]
+        ok = mass > 1e-6
+        y[cols[ok]] = (cum_wy[b[ok] - ya, cols[ok]] - cum_wy[t[ok] - ya, cols[ok]]) / mass[ok]
+    spikes = _narrow_waves(top, bottom, line_px)
+    if spikes is not None:
+        y = np.where(np.isfinite(spikes), spikes, y)
+    return y
+
+
 def follow_trace(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, baseline: float,
                  px_per_mm: float, line_px: float | None = None, soft: np.ndarray | None = None) -> ColumnTrace:
     """Follow the trace through columns ``x0:x1`` of ``mask`` between rows ``y0:y1``.
@@ -171,36 +220,11 @@ def follow_trace(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, baseline:
         soft: the anti-aliased darkness in [0, 1] (same frame as ``mask``): a run's centre is
             then its darkness-weighted centroid, to a fraction of a pixel.
     """
-    h, w = mask.shape
-    x0, x1 = max(0, x0), min(w, x1)
-    y0, y1 = max(0, y0), min(h, y1)
-    n = max(0, x1 - x0)
-    nan = np.full(n, np.nan)
-    if n == 0 or y1 <= y0:
-        return ColumnTrace(nan, nan.copy(), nan.copy(), 0.0)
     if line_px is None:
-        line_px = pen_width(mask[y0:y1, x0:x1])
-    runs = column_runs(mask[y0:y1, x0:x1] > 0, bridge=max(2, int(round(line_px / 2))))
-    choice, ambiguous = _best_path(runs, baseline - y0, px_per_mm)
-    top, bottom = nan.copy(), nan.copy()
-    for i, k in enumerate(choice):
-        if k >= 0:
-            top[i], bottom[i] = runs[i][k]
-    y = (top + bottom) / 2.0
-    cols = np.nonzero(np.isfinite(top))[0]
-    if soft is not None and cols.size:
-        weight = soft[y0:y1, x0:x1].astype(np.float64) ** 2
-        rows = np.arange(y1 - y0, dtype=np.float64)[:, None]
-        cum_w = np.vstack([np.zeros((1, n)), np.cumsum(weight, axis=0)])
-        cum_wy = np.vstack([np.zeros((1, n)), np.cumsum(weight * rows, axis=0)])
-        t, b = top[cols].astype(int), bottom[cols].astype(int) + 1
-        mass = cum_w[b, cols] - cum_w[t, cols]
-        ok = mass > 1e-6
-        y[cols[ok]] = (cum_wy[b[ok], cols[ok]] - cum_wy[t[ok], cols[ok]]) / mass[ok]
-    spikes = _narrow_waves(top, bottom, line_px)
-    if spikes is not None:
-        y = np.where(np.isfinite(spikes), spikes, y)
-    return ColumnTrace(y + y0, top + y0, bottom + y0, ambiguous)
+        line_px = pen_width(mask[max(0, y0):y1, max(0, x0):x1])
+    top, bottom, ambiguous = find_path(mask, x0, x1, y0, y1, baseline, px_per_mm, line_px)
+    y = column_values(top, bottom, max(0, x0), line_px, soft)
+    return ColumnTrace(y, top, bottom, ambiguous)
 
 
 def pen_width(mask: np.ndarray, soft: np.ndarray | None = None, step: int = 3) -> float:

@@ -1,0 +1,90 @@
+"""The grid as a ruler along each row: millimetres of paper at every column.
+
+A phone photo straightened by one homography still stretches and squeezes the page a little
+from place to place (lens distortion, a curled sheet), enough to move a QRS complex by a few
+samples. The vertical grid lines are printed every millimetre, so along each row of traces
+their local phase says how many millimetres of paper lie left of any column: the profile of
+grid darkness is demodulated at the page's mean pitch and its phase, smoothed over a
+centimetre or so, corrects the column's position in millimetres.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..imaging.grid import any_darkness, darkness
+
+# Smoothing of the demodulated grid signal, in millimetres: long enough to average many
+# lines, short enough to follow a curl.
+_WINDOW_MM = 25.0
+# Below this share of the clean grid's contrast the phase is not trusted and the ruler
+# falls back to the page's mean pitch.
+_MIN_CONTRAST = 0.15
+
+
+def grid_map(flat_rgb: np.ndarray, trace_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(grid darkness, weight): the printed grid without the traces; weight 0 where a trace
+    or its halo hides the paper."""
+    grid = any_darkness(flat_rgb) * (darkness(flat_rgb) < 0.45)
+    hidden = cv2.dilate(trace_mask, np.ones((5, 5), np.uint8)) > 0
+    return grid.astype(np.float32), (~hidden).astype(np.float32)
+
+
+def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm: float,
+              span: tuple[int, int] | None = None, degree: int = 2,
+              keep_scale: bool = True) -> tuple[np.ndarray, float]:
+    """Millimetres of paper at each column (up to a constant) for the band of rows ``y0:y1``.
+
+    ``span`` limits the fit to the columns the traces cover; ``degree`` is the polynomial's.
+    ``keep_scale`` False drops the fit's slope: on a flat scan the page's mean pitch, measured
+    over the whole page, sets the scale better than one row's phase does.
+
+    Returns:
+        (mm per column, contrast): ``mm`` is x / px_per_mm plus the grid's local phase
+        correction; contrast in [0, 1] says how clearly the grid showed (0: no correction).
+    """
+    h, w = grid.shape
+    y0, y1 = max(0, y0), min(h, y1)
+    x = np.arange(w, dtype=np.float64)
+    plain = x / px_per_mm
+    if y1 - y0 < 2:
+        return plain, 0.0
+    g = (grid[y0:y1] * weight[y0:y1]).sum(axis=0, dtype=np.float64)
+    n = weight[y0:y1].sum(axis=0, dtype=np.float64)
+    seen = n > 0.2 * (y1 - y0)
+    profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
+    # Remove the slow shading so only the line pattern remains.
+    k = max(3, int(2 * px_per_mm) | 1)
+    trend = np.convolve(profile, np.ones(k) / k, mode="same")
+    detail = np.where(seen, profile - trend, 0.0)
+    carrier = np.exp(-2j * np.pi * x / px_per_mm)
+    win = max(3, int(_WINDOW_MM * px_per_mm) | 1)
+    box = np.ones(win)
+    z = np.convolve(detail * carrier, box, mode="same")
+    norm = np.convolve(seen.astype(np.float64), box, mode="same")
+    z = z / np.maximum(norm, 1.0)
+    power = np.convolve(detail ** 2, box, mode="same") / np.maximum(norm, 1.0)
+    # |z| against the detail's power: 1/sqrt(2) for a pure sinusoid, ~0 for noise.
+    contrast = float(np.median(np.abs(z) / np.sqrt(np.maximum(power, 1e-12)) * np.sqrt(2.0)))
+    if not np.isfinite(contrast) or contrast < _MIN_CONTRAST:
+        return plain, max(0.0, contrast if np.isfinite(contrast) else 0.0)
+    phase = np.unwrap(np.angle(z))
+    # Paper bends smoothly: a low-order polynomial in x, weighted by how clearly the grid showed, keeps the
+    # bend and drops the phase's local noise (which alone would move a QRS by samples).
+    strength = np.abs(z)
+    good = (strength >= 0.25 * np.median(strength)) & (norm >= 0.5 * win)
+    if span is not None:
+        inside = np.zeros(w, bool)
+        inside[max(0, span[0]):min(w, span[1] + 1)] = True
+        good &= inside
+    if good.sum() < 8:
+        return plain, contrast
+    u = (x - w / 2.0) / (w / 2.0)
+    coef = np.polynomial.polynomial.polyfit(u[good], phase[good], degree, w=strength[good])
+    coef[0] = 0.0
+    if not keep_scale:
+        coef[1] = 0.0
+    smooth = np.polynomial.polynomial.polyval(u, coef)
+    smooth -= np.median(smooth)
+    return plain + smooth / (2 * np.pi), contrast
