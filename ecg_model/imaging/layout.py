@@ -76,7 +76,22 @@ def find_baselines(mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm: 
         best = a + int(np.argmax(smooth[a:b]))
         if smooth[best] >= 0.08 * top and (not rows or best - rows[-1] >= lo):
             rows.append(best)
+    rows = _trim_weak_ends(rows, smooth)
     return [float(r + y0) for r in rows]
+
+
+def _trim_weak_ends(rows: list[int], smooth: np.ndarray) -> list[int]:
+    """A row count no layout has, with a faint row at one end (a line of header or footer
+    text inside the trace area), loses that row: trace rows carry similar amounts of ink."""
+    rows = list(rows)
+    while len(rows) > 3 and len(rows) not in ROWS_TO_LAYOUT:
+        peaks = smooth[rows]
+        median = float(np.median(peaks))
+        end = 0 if peaks[0] <= peaks[-1] else -1
+        if peaks[end] >= 0.5 * median:
+            break
+        rows.pop(end)
+    return rows
 
 
 def _trace_span(mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm: float) -> tuple[int, int]:

@@ -1,0 +1,186 @@
+"""Digitisation: signals against the synthetic truth, ST against the truth's ST, export
+round trips, the command line, and refusals with reasons. Synthetic fixtures only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from ecg_model.__main__ import main
+from ecg_model.digitize import FS, digitize, measure_st
+from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
+from ecg_model.digitize.export import csv_text, record_name, write_wfdb
+from ecg_model.digitize.pulse import find_pulse
+from ecg_model.digitize.signals import _snap_gain
+from ecg_model.digitize.trace import follow_trace, pen_width
+from ecg_model.errors import ECGImageError
+from ecg_model.imaging import run_pipeline
+from ecg_model.io import load_image
+from ecg_model.layouts import LEADS
+from ecg_model.synth.generate import SynthOptions, example_printout, make_sample
+from ecg_model.synth.waveform import WaveformParams, synthesize
+
+
+@pytest.fixture(scope="module")
+def risky_page():
+    printout, signals, _ = example_printout(True, seed=3, layout="3x4+1")
+    dig = digitize(run_pipeline(printout.rgb, keep_stages=True))
+    return printout, signals, dig
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+def test_snr_follows_the_challenge_definition():
+    x = np.sin(np.linspace(0, 20, 1000))
+    assert snr_db(x, x) == float("inf")
+    assert snr_db(x, np.full_like(x, np.nan)) == pytest.approx(0.0)  # unread = 0 mV: noise = signal
+    assert snr_db(x, 1.1 * x) == pytest.approx(20.0, abs=1e-9)  # 10 % error -> 20 dB
+    truth = x.copy()
+    truth[:500] = np.nan  # not printed there: not scored
+    assert snr_db(truth, np.where(np.isnan(truth), 123.0, x)) == float("inf")
+
+
+def test_flat_printout_reads_back_within_the_truth(risky_page):
+    printout, signals, dig = risky_page
+    assert dig.layout == "3x4+1" and dig.duration_s == 10.0 and dig.gain_mm_per_mv == 10.0
+    assert {r["zero"] for r in dig.rows} == {"pulse"}
+    est = dig.matrix()
+    assert est.shape == (10 * FS, 12)
+    # Printed spans: lead I on 0-2.5 s only, II on the whole strip (rhythm).
+    assert np.isfinite(est[:1200, 0]).all() and np.isnan(est[1300:, 0]).all()
+    assert np.isfinite(est[:, 1]).mean() > 0.99
+    snr = snr_per_lead(signals, est, "3x4+1")
+    assert np.median(list(snr.values())) >= 12.0, snr
+    assert min(snr.values()) >= 6.0, snr
+
+
+def test_st_levels_match_the_truth_and_mark_the_inferior_elevation(risky_page):
+    _, signals, dig = risky_page
+    truth = measure_st(printed_truth(signals, "3x4+1"), FS)
+    est = measure_st(dig.matrix(), FS)
+    errors = [abs(truth.leads[k].st_mv - est.leads[k].st_mv) for k in LEADS
+              if truth.leads[k].st_mv is not None and est.leads[k].st_mv is not None]
+    assert len(errors) == 12
+    assert np.mean(np.array(errors) <= 0.05) >= 0.9, errors
+    assert est.leads["III"].elevated and est.leads["aVF"].elevated
+    assert any("inferior" in c and "elevation" in c for c in est.criteria)
+
+
+def test_st_measure_on_known_waveforms():
+    normal = synthesize(WaveformParams(heart_rate=70.0, seed=1))
+    risky = synthesize(WaveformParams(heart_rate=70.0, seed=1, territory="anterior", st_elevation_mv=0.3))
+    st_n, st_r = measure_st(normal, 500), measure_st(risky, 500)
+    assert all(abs(v.st_mv) < 0.1 for v in st_n.leads.values() if v.st_mv is not None)
+    assert not any("elevation" in c for c in st_n.criteria)
+    assert st_r.leads["V2"].st_mv > 0.2 and st_r.leads["V3"].st_mv > 0.2
+    assert any("septal-anterior" in c and "elevation" in c for c in st_r.criteria)
+    assert all(v.beats >= 8 for v in st_r.leads.values())  # ~11 beats in 10 s at 70 bpm
+
+
+def test_phone_photo_digitises_with_a_usable_signal():
+    sample = make_sample(11, 1, True, SynthOptions(photo=True, layouts=["3x4+1"]))
+    dig = digitize(run_pipeline(load_image(sample.encoded), keep_stages=True))
+    snr = snr_per_lead(sample.signals_mv, dig.matrix(), sample.truth["layout"])
+    # A photo is harder than a scan (benchmarks/bench_digitize.py has the figures over many).
+    assert np.median(list(snr.values())) >= 4.0, snr
+    truth = measure_st(printed_truth(sample.signals_mv, sample.truth["layout"]), FS)
+    est = measure_st(dig.matrix(), FS)
+    ok = [abs(truth.leads[k].st_mv - est.leads[k].st_mv) <= 0.05 for k in LEADS
+          if truth.leads[k].st_mv is not None and est.leads[k].st_mv is not None]
+    assert len(ok) >= 10 and np.mean(ok) >= 0.6
+
+
+# ----------------------------------------------------------------------------- parts
+
+def test_pulse_gives_zero_line_and_gain():
+    ppm = 6.0
+    mask = np.zeros((400, 300), np.uint8)
+    base = 250
+    pts = np.array([[20, base], [40, base], [40, base - 60], [70, base - 60], [70, base], [90, base]], np.int32)
+    cv2.polylines(mask, [pts], False, 255, 2)
+    pulse = find_pulse(mask, 0, 120, base + 2, ppm)
+    assert pulse is not None
+    assert pulse.zero_y == pytest.approx(base, abs=1.0)
+    assert pulse.gain_mm_per_mv(ppm) == pytest.approx(10.0, abs=0.3)
+    assert find_pulse(np.zeros_like(mask), 0, 120, base, ppm) is None
+
+
+def test_gain_snaps_only_to_clear_standard_values():
+    assert _snap_gain(9.2) == 10.0 and _snap_gain(10.9) == 10.0
+    assert _snap_gain(19.5) == 20.0 and _snap_gain(5.2) == 5.0
+    assert _snap_gain(6.3) is None and _snap_gain(14.0) is None
+
+
+def test_trace_follower_recovers_a_drawn_curve_to_a_fraction_of_a_pixel():
+    h, w = 200, 400
+    xs = np.arange(w)
+    ys = 100 + 30 * np.sin(xs / 25.0)
+    mask = np.zeros((h, w), np.uint8)
+    pts = np.stack([xs, ys], axis=1) * 16
+    cv2.polylines(mask, [np.round(pts).astype(np.int32)], False, 255, 2, cv2.LINE_8, 4)
+    tr = follow_trace(mask, 0, w, 0, h, 100.0, 5.0, pen_width(mask))
+    err = np.abs(tr.y - ys)[5:-5]
+    assert tr.coverage > 0.98
+    assert np.median(err) < 0.5 and np.percentile(err, 95) < 1.5
+
+
+def test_a_page_without_leads_is_refused_with_a_reason():
+    rng = np.random.default_rng(0)
+    noise = (rng.random((900, 1200, 3)) * 255).astype(np.uint8)
+    with pytest.raises(ECGImageError) as err:
+        digitize(run_pipeline(noise, keep_stages=True))
+    assert "cannot digitise" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- export
+
+def test_csv_has_every_sample_and_blank_cells_where_not_printed(risky_page):
+    _, _, dig = risky_page
+    rows = list(csv.reader(io.StringIO(csv_text(dig))))
+    assert rows[0] == ["time_s", *LEADS]
+    assert len(rows) == 1 + 10 * FS
+    assert rows[1][1] != "" and rows[1][4] == ""  # I printed at 0 s, aVR not
+    assert float(rows[-1][0]) == pytest.approx((10 * FS - 1) / FS)
+
+
+def test_wfdb_round_trip(risky_page, tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    _, _, dig = risky_page
+    files = write_wfdb(dig, tmp_path, "page 1/2")
+    assert [f.name for f in files] == ["page_1_2.hea", "page_1_2.dat"]
+    signal, fields = wfdb.rdsamp(str(tmp_path / "page_1_2"))
+    assert fields["fs"] == FS and fields["sig_name"] == list(LEADS) and fields["units"] == ["mV"] * 12
+    ours = dig.matrix()
+    assert np.array_equal(np.isnan(signal), np.isnan(ours))
+    assert np.nanmax(np.abs(signal - ours)) <= 0.0006  # 1 uV steps
+
+
+def test_record_names_are_safe():
+    assert record_name("../../etc/passwd") == "etc_passwd"
+    assert record_name("ünïcode scan (1)") == "n_code_scan_1"
+    assert record_name("///") == "ecg"
+
+
+# ----------------------------------------------------------------------------- command line
+
+def test_digitize_command_writes_files_and_reports_bad_inputs(tmp_path, capsys, risky_page):
+    printout, _, _ = risky_page
+    good = tmp_path / "page.png"
+    cv2.imwrite(str(good), cv2.cvtColor(printout.rgb, cv2.COLOR_RGB2BGR))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = tmp_path / "out"
+    assert main(["digitize", str(good), str(broken), "--out", str(out), "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["status"] for r in lines] == ["ok", "error"]
+    ok, bad = lines
+    assert ok["layout"] == "3x4+1" and set(ok["st"]["leads"]) == set(LEADS)
+    assert all("flags" in v for v in ok["leads"].values())
+    assert {p.rsplit("/", 1)[-1] for p in ok["files"]} == {"page.csv", "page.hea", "page.dat"}
+    assert all((out / name).stat().st_size > 0 for name in ("page.csv", "page.hea", "page.dat"))
+    assert bad["message"] and not list(out.glob("broken*"))
