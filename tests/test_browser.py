@@ -33,7 +33,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 PAGES = {"": "Analyze an ECG image", "preprocessing": "Preprocessing", "explain": "Explain", "synthetic": "Synthetic",
-         "train": "Train a model", "model_card": "Model card"}
+         "train": "Train a model", "model_card": "Model card", "digitize": "Digitise"}
 TIMINGS: dict[str, float] = {}
 
 
@@ -210,6 +210,23 @@ def test_eight_browser_sessions_at_once(server, browser, page):
     TIMINGS["eight_sessions_all_results_s"] = round(time.time() - t0, 2)
     for ctx in contexts:
         ctx.close()
+
+
+def test_digitise_page_reads_an_upload(server, page):
+    """Upload a printout on the Digitise page: the 12 leads are plotted, the ST table shows the
+    sample's inferior ST elevation, and the CSV and WFDB downloads are offered."""
+    _open(page, server["url"] + "/digitize")
+    page.get_by_role("heading", name="Digitise").first.wait_for()
+    t0 = time.time()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(ROOT / "assets" / "samples" / "synthetic_risky_inferior_st.png"))
+    page.get_by_role("button", name="Download CSV (mV, 500 Hz)").wait_for()
+    _settled(page)
+    TIMINGS["digitise_upload_to_leads_s"] = round(time.time() - t0, 2)
+    _no_exception(page)
+    assert page.get_by_text("ST elevation in two or more contiguous inferior leads").first.is_visible()
+    assert page.get_by_role("button", name="Download WFDB (.hea + .dat, zip)").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "05_digitise.png"), full_page=True)
 
 
 @pytest.mark.parametrize("path", list(PAGES))

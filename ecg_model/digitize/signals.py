@@ -284,8 +284,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     # Time along each row, from the grid's local phase where the grid shows (see ruler.py):
     # t(x) = duration - (mm(x_end) - mm(x)) / 25 mm/s.
     xs = np.arange(w, dtype=np.float64)
-    flat = result.stages.get("flattened")
-    grid = grid_map(flat, mask) if flat is not None else None
+    grid = grid_map(result.flat, mask) if result.flat is not None else None
     row_time: list[np.ndarray] = []
     ruler_contrast: list[float] = []
     for base, x_end in zip(baselines, x_ends):
