@@ -11,9 +11,10 @@ an unread sample counted as 0 mV; an image that cannot be digitised scores 0 dB 
 on the digitised signal; a lead counts as right when they are within 0.05 mV, and a lead whose
 truth has a measurable ST but whose estimate has none counts as wrong.
 
-    PYTHONPATH=. python benchmarks/bench_digitize.py --n 40 [--ptbxl PATH] [--json OUT]
+    PYTHONPATH=. python benchmarks/bench_digitize.py --n 40 [--ptbxl PATH] [--json OUT] [--real DIR]
 
-PTB-XL: Wagner et al., PhysioNet, CC BY 4.0.
+PTB-XL: Wagner et al., PhysioNet, CC BY 4.0. Real printouts (--real): "ECG Images dataset of Cardiac
+Patients", Khan and Hussain, Mendeley Data, CC BY 4.0.
 """
 
 from __future__ import annotations
@@ -110,12 +111,45 @@ def summarise(per_image: list[dict]) -> dict:
     }
 
 
+def real_printouts(root: Path) -> dict:
+    """On the real printouts (no waveform truth): how many digitise, whether the calibration
+    pulses are found, and how often the ST-elevation criteria are met per source folder.
+    Distinct images only (the Mendeley set repeats files)."""
+    import hashlib
+
+    seen: set[str] = set()
+    out: dict = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        n = ok = pulses = elevated = 0
+        for path in sorted(folder.iterdir()):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            n += 1
+            try:
+                dig = digitize(run_pipeline(load_image(str(path)), keep_stages=False))
+            except ECGImageError:
+                continue
+            ok += 1
+            pulses += all(r["zero"] == "pulse" for r in dig.rows)
+            st = measure_st(dig.matrix(), dig.fs)
+            elevated += any(c.startswith("ST elevation") for c in st.criteria)
+        out[folder.name] = {"images": n, "digitised": ok, "all_pulses_found": pulses,
+                            "st_elevation_criteria_met": elevated,
+                            "share_with_st_elevation": round(elevated / ok, 3) if ok else None}
+        print(f"real {folder.name}: {ok}/{n} digitised, pulses on every row {pulses}, "
+              f"ST-elevation criteria met {elevated} ({out[folder.name]['share_with_st_elevation']})", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=40, help="images per kind (half normal, half risky)")
     ap.add_argument("--seed", type=int, default=101, help="flat renders use SEED, photos SEED + 1")
     ap.add_argument("--ptbxl", default=str(DEFAULT_PTBXL))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--real", help="also run on real printouts in class folders (e.g. the Mendeley set)")
     args = ap.parse_args(argv)
     source = "ptbxl" if Path(args.ptbxl).is_file() else "sim"
     if source == "sim":
@@ -133,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(digitised only {r['snr_db_median_digitised_leads']}; by layout {r['snr_db_median_by_layout']}) | "
                   f"ST within 0.05 mV {r['st_within_0_05_mv']} of {r['st_leads']} leads | "
                   f"{r['ms_per_image_median']} ms per image ({r['ms_digitize_median']} ms digitising)", flush=True)
+    if args.real:
+        report["real"] = real_printouts(Path(args.real))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0
