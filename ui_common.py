@@ -19,6 +19,7 @@ from PIL import Image
 
 from ecg_model.errors import WeightsError
 from ecg_model.explain import overlay
+from ecg_model.imaging import PipelineResult
 from ecg_model.jobs import RUNS_DIR, list_runs
 from ecg_model.predict import NOT_A_DEVICE, Analysis, Predictor
 from ecg_model.weights import DEFAULT_WEIGHTS
@@ -26,6 +27,7 @@ from ecg_model.weights import DEFAULT_WEIGHTS
 ROOT = Path(__file__).resolve().parent
 SAMPLES_DIR = ROOT / "assets" / "samples"
 MAX_RESULTS = 6
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
 
 MENDELEY_CREDIT = ("Real printouts: \"ECG Images dataset of Cardiac Patients\", A. H. Khan and M. Hussain, "
                    "Mendeley Data v2, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0.")
@@ -140,6 +142,20 @@ def result_picker() -> SessionResult | None:
     chosen = st.selectbox("Image", labels, index=idx)
     st.session_state["current_result"] = labels.index(chosen)
     return items[labels.index(chosen)]
+
+
+def chosen_pipeline(empty_hint: str) -> tuple[SessionResult, Analysis, PipelineResult]:
+    """The session result picked, with its pipeline; the page stops with ``empty_hint`` when
+    there is none yet, or with the reason when the image could not be read."""
+    result = result_picker()
+    if result is None:
+        st.info(empty_hint)
+        st.stop()
+    analysis = result.analysis
+    if analysis.pipeline is None:
+        st.error(f"{result.name}: {analysis.message}")
+        st.stop()
+    return result, analysis, analysis.pipeline
 
 
 def risk_gauge(risk: float, threshold: float, band: tuple[float, float] | None) -> go.Figure:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ui_common import (analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results, risk_gauge,
-                       sample_caption, sample_files, show_risk, thumbnail, trace_overlay, weights_selector)
+from ui_common import (IMAGE_TYPES, analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results,
+                       risk_gauge, sample_caption, sample_files, show_risk, thumbnail, trace_overlay, weights_selector)
 
 st.title("Analyze an ECG image")
 st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
@@ -20,7 +20,7 @@ if predictor is None:
 upload_tab, camera_tab, sample_tab = st.tabs(["Upload", "Camera", "Samples"])
 new_input: tuple[bytes, str] | None = None
 with upload_tab:
-    file = st.file_uploader("ECG image", type=["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"],
+    file = st.file_uploader("ECG image", type=IMAGE_TYPES,
                             help="PNG, JPEG, BMP, TIFF, WebP or GIF")
     if file is not None and st.session_state.get("last_upload") != (file.name, file.size):
         st.session_state["last_upload"] = (file.name, file.size)

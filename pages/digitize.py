@@ -13,7 +13,7 @@ from ecg_model.digitize.export import csv_text, record_name, wfdb_zip
 from ecg_model.errors import ECGImageError
 from ecg_model.explain import cam_on_page
 from ecg_model.layouts import LEADS
-from ui_common import analyse_and_store, disclaimer, get_predictor, png_bytes, result_picker
+from ui_common import IMAGE_TYPES, analyse_and_store, chosen_pipeline, disclaimer, get_predictor, png_bytes
 
 PAGE_DISCLAIMER = ("Signals and ST levels read from a picture carry the picture's errors (resolution, "
                    "distortion, overlapping traces). For teaching and research; never for diagnosis.")
@@ -81,21 +81,14 @@ disclaimer()
 st.caption(PAGE_DISCLAIMER)
 
 predictor = get_predictor()
-upload = st.file_uploader("ECG image (or analyse one on the Analyze page)", type=None, key="digitize-upload")
+upload = st.file_uploader("ECG image (or analyse one on the Analyze page)", type=IMAGE_TYPES, key="digitize-upload")
 if upload is not None and predictor is not None and st.session_state.get("digitize-last") != upload.file_id:
     with st.spinner("Cleaning and reading the page…"):
         analyse_and_store(predictor, upload.getvalue(), upload.name)
     st.session_state["digitize-last"] = upload.file_id
 
-result = result_picker()
-if result is None:
-    st.info("Upload an ECG image above, or analyse one on the Analyze page; its leads appear here.")
-    st.stop()
-analysis = result.analysis
-pipe = analysis.pipeline
-if pipe is None or analysis.status == "error":
-    st.error(f"{result.name}: {analysis.message}")
-    st.stop()
+result, analysis, pipe = chosen_pipeline("Upload an ECG image above, or analyse one on the Analyze page; its leads "
+                                         "appear here.")
 with st.spinner("Reading the leads…"):
     dig, st_report, problem = _digitised((result.name, id(analysis)), pipe)
 if dig is None or st_report is None:

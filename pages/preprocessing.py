@@ -2,22 +2,14 @@
 
 import streamlit as st
 
-from ui_common import disclaimer, result_picker
+from ui_common import chosen_pipeline, disclaimer
 
 st.title("Preprocessing: from photo to model input")
 st.write("Each stage is a plain function: find the page and undo the perspective, deskew on the grid lines, "
          "flatten the lighting, remove the grid, crop to the traces (printed names, dates and heart rate stay "
          "out), and shrink to the model's input.")
 
-result = result_picker()
-if result is None:
-    st.info("Analyze an image first (Analyze page); its stages appear here.")
-    st.stop()
-analysis = result.analysis
-pipe = analysis.pipeline
-if pipe is None:
-    st.error(f"{result.name}: {analysis.message}")
-    st.stop()
+result, analysis, pipe = chosen_pipeline("Analyze an image first (Analyze page); its stages appear here.")
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Page rotation", f"{pipe.deskew_deg:.2f}°", help="Counter-clockwise positive, at the page centre")
