@@ -88,3 +88,48 @@ def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
     smooth = np.polynomial.polynomial.polyval(u, coef)
     smooth -= np.median(smooth)
     return plain + smooth / (2 * np.pi), contrast
+
+
+def row_drift(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm: float,
+              span: tuple[int, int], block_mm: float = 10.0) -> np.ndarray | None:
+    """How far the paper under a row has moved up or down along x (a curled sheet), in pixels,
+    from the horizontal grid lines: in blocks of ``block_mm`` along x, the phase of the rows'
+    grid profile at the pitch; unwrapped along x and fitted with a quadratic.
+
+    Returns:
+        per column, the paper's vertical shift relative to its mean over ``span`` (positive
+        down); None when the grid's horizontal lines do not show clearly enough.
+    """
+    h, w = grid.shape
+    y0, y1 = max(0, y0), min(h, y1)
+    if y1 - y0 < 3 * px_per_mm:
+        return None
+    block = max(4, int(block_mm * px_per_mm))
+    ys = np.arange(y0, y1, dtype=np.float64)
+    carrier = np.exp(-2j * np.pi * ys / px_per_mm)
+    centres, phases, strengths = [], [], []
+    for a in range(max(0, span[0]), min(w, span[1]) - block // 2, block):
+        b = min(w, a + block)
+        g = (grid[y0:y1, a:b] * weight[y0:y1, a:b]).sum(axis=1, dtype=np.float64)
+        n = weight[y0:y1, a:b].sum(axis=1, dtype=np.float64)
+        seen = n > 0.2 * (b - a)
+        if seen.mean() < 0.5:
+            continue
+        profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
+        k = max(3, int(2 * px_per_mm) | 1)
+        detail = np.where(seen, profile - np.convolve(profile, np.ones(k) / k, mode="same"), 0.0)
+        z = np.sum(detail * carrier)
+        power = np.sum(detail ** 2)
+        if power <= 0:
+            continue
+        centres.append((a + b) / 2.0)
+        phases.append(np.angle(z))
+        strengths.append(abs(z) / np.sqrt(power * seen.sum()))
+    if len(centres) < 5 or np.median(strengths) < 0.2:
+        return None
+    # A line at y = k p + d gives a phase of -2 pi d / p.
+    shift = -np.unwrap(np.array(phases)) * px_per_mm / (2 * np.pi)
+    c = np.array(centres)
+    coef = np.polyfit(c, shift, 2, w=np.array(strengths))
+    drift = np.polyval(coef, np.arange(w, dtype=np.float64))
+    return drift - float(np.mean(drift[max(0, span[0]):min(w, span[1])]))

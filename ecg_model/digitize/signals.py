@@ -17,7 +17,7 @@ from ..errors import ECGImageError
 from ..imaging.pipeline import PipelineResult
 from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
-from .ruler import grid_map, row_ruler
+from .ruler import grid_map, row_drift, row_ruler
 from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
@@ -285,6 +285,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     # t(x) = duration - (mm(x_end) - mm(x)) / 25 mm/s.
     xs = np.arange(w, dtype=np.float64)
     grid = grid_map(result.flat, mask) if result.flat is not None else None
+    x_start_i, x_end_i = max(0, int(x_start)), min(w, int(max(x_ends)) + 1)
     row_time: list[np.ndarray] = []
     ruler_contrast: list[float] = []
     for base, x_end in zip(baselines, x_ends):
@@ -338,18 +339,32 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         y = column_values(top, bottom, bx0, line_px, result.ink_soft)
         traces[name] = (ColumnTrace(y, top, bottom, max(amb, merged.get(name, 0.0))), bx0, r, c)
     row_info: list[dict[str, Any]] = []
-    zeros: list[float] = []
+    zeros: list[np.ndarray] = []  # per row, the 0 mV line at every column
     for r, row in enumerate(rows):
+        # On a photographed page the sheet may bow: the horizontal grid lines say by how much
+        # the paper under this row moves up or down along x.
+        drift = None
+        if photo and grid is not None and result.trace_span is not None:
+            drift = row_drift(grid[0], grid[1], int(baselines[r] - 0.5 * pitch), int(baselines[r] + 0.5 * pitch),
+                              ppm, result.trace_span)
+        if drift is None:
+            drift = np.zeros(w)
         p = pulses[r]
         if p is not None:
-            zeros.append(p.zero_y)
+            ref = p.zero_y - drift[int(np.clip((p.x0 + p.x1) // 2, 0, w - 1))]
             row_info.append({"row": r, "zero": "pulse", "zero_y": round(p.zero_y, 2),
                              "pulse_mm": round(p.gain_mm_per_mv(ppm), 2)})
-            continue
-        ys = np.concatenate([traces[box_name(result.layout, r, lead)][0].y for lead in row])
-        mode = _row_mode(ys)
-        zeros.append(mode if mode is not None else baselines[r])
-        row_info.append({"row": r, "zero": "baseline", "zero_y": round(zeros[-1], 2), "pulse_mm": None})
+        else:
+            parts = []
+            for lead in row:
+                tr, bx0, *_ = traces[box_name(result.layout, r, lead)]
+                parts.append(tr.y - drift[np.clip(bx0 + np.arange(tr.y.size), 0, w - 1)])
+            ys = np.concatenate(parts)
+            mode = _row_mode(ys)
+            ref = mode if mode is not None else baselines[r]
+            row_info.append({"row": r, "zero": "baseline", "zero_y": round(ref, 2), "pulse_mm": None})
+        row_info[-1]["bow_px"] = round(float(np.ptp(drift[max(0, x_start_i):x_end_i])), 2)
+        zeros.append(ref + drift)
 
     leads: dict[str, LeadSignal] = {}
     for name, (tr, bx0, r, c) in traces.items():
@@ -370,7 +385,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         valid = np.nonzero(np.isfinite(y))[0]
         if valid.size >= 2:
             t_cols = np.interp(bx0 + np.arange(n_cols) + 0.5, xs, row_time[r])
-            mv = (zeros[r] - y[valid]) / gain_px
+            mv = (zeros[r][np.clip(bx0 + valid, 0, w - 1)] - y[valid]) / gain_px
             t_samples = np.arange(i0, i1) / fs
             values = np.interp(t_samples, t_cols[valid], mv, left=np.nan, right=np.nan)
             # The ends of the box: hold the nearest value for up to 2 mm.
