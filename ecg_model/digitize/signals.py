@@ -21,6 +21,7 @@ from .ruler import grid_map, row_drift, row_ruler
 from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
+FAINT_LEVEL = 0.4
 RULER_DEGREE = 2
 PAPER_SPEED_MM_S = 25.0
 STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)
@@ -192,6 +193,25 @@ def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
     return x_end - duration * PAPER_SPEED_MM_S * ppm_t, x_ends, duration
 
 
+def _with_faint_strokes(mask: np.ndarray, faint: np.ndarray,
+                        box: tuple[int, int, int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """The trace mask grown by the faint strokes that touch it (a blurred photo's QRS spikes are
+    thin and pale, and the thresholds that keep the grid out drop them), and the soft ink on
+    that mask."""
+    import cv2
+
+    x0, y0, x1, y1 = box or (0, 0, mask.shape[1], mask.shape[0])
+    cand = (faint[y0:y1, x0:x1] >= FAINT_LEVEL).astype(np.uint8) | (mask[y0:y1, x0:x1] > 0)
+    n, labels = cv2.connectedComponents(cand, connectivity=8)
+    touching = np.zeros(n, bool)
+    touching[np.unique(labels[mask[y0:y1, x0:x1] > 0])] = True
+    touching[0] = False
+    grown = mask.copy()
+    grown[y0:y1, x0:x1] = np.where(touching[labels], 255, 0).astype(np.uint8)
+    soft = np.where(grown > 0, faint, 0.0).astype(np.float32)
+    return grown, soft
+
+
 def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int, int, int]],
                        baselines: list[float]) -> dict[str, float]:
     """Where the traces of two neighbouring rows touch, give each its own side of the midline.
@@ -268,18 +288,22 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
                             kind="rejected")
     ppm = float(result.px_per_mm)
     mask = result.ink_mask
+    soft_map = result.ink_soft
+    photo = result.paper_corners is not None or abs(result.deskew_deg) > 0.5
+    if result.ink_faint is not None and FAINT_LEVEL < 1.0:
+        mask, soft_map = _with_faint_strokes(mask, result.ink_faint, result.crop_box)
     h, w = mask.shape
     rows = LAYOUTS[result.layout]
     baselines = list(result.baselines)
     box = result.crop_box or (0, 0, w, h)
     line_px = pen_width(mask[box[1]:box[3], box[0]:box[2]])
+    # The darkness-weighted pen width of the strokes kept by the pipeline (the end-of-strip
+    # correction was fitted on it).
     soft_px = line_px if result.ink_soft is None else \
-        pen_width(mask[box[1]:box[3], box[0]:box[2]], result.ink_soft[box[1]:box[3], box[0]:box[2]])
+        pen_width(result.ink_mask[box[1]:box[3], box[0]:box[2]], result.ink_soft[box[1]:box[3], box[0]:box[2]])
     # Time runs along x: its own pitch is more precise there than the page's mean of x and y.
     ppm_t = float(result.px_per_mm_x) if result.px_per_mm_x and abs(result.px_per_mm_x / ppm - 1) < 0.02 else ppm
     pitch = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40.0 * ppm
-    # A page found inside a larger frame, or turned, was photographed: its scale may vary.
-    photo = result.paper_corners is not None or abs(result.deskew_deg) > 0.5
     x_start, x_ends, duration = _strip_span(result, ppm_t, soft_px, fs, pitch, photo)
     # Time along each row, from the grid's local phase where the grid shows (see ruler.py):
     # t(x) = duration - (mm(x_end) - mm(x)) / 25 mm/s.
@@ -336,7 +360,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     merged = _split_merged_runs(paths, baselines)
     traces: dict[str, tuple[ColumnTrace, int, int, int]] = {}
     for name, (top, bottom, amb, bx0, r, c) in paths.items():
-        y = column_values(top, bottom, bx0, line_px, result.ink_soft)
+        y = column_values(top, bottom, bx0, line_px, soft_map)
         traces[name] = (ColumnTrace(y, top, bottom, max(amb, merged.get(name, 0.0))), bx0, r, c)
     row_info: list[dict[str, Any]] = []
     zeros: list[np.ndarray] = []  # per row, the 0 mV line at every column

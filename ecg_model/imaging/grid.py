@@ -20,11 +20,14 @@ class InkResult:
         ink: float32 H x W in [0, 1], 1 on a trace's core, soft at its edges.
         mask: uint8 H x W, 255 where ``ink`` is at least one half.
         threshold: the darkness (0..1) that split traces from grid.
+        faint: the same soft ramp before it was limited to the kept strokes (faint strokes,
+            such as a blurred photo's QRS spikes, are still in it), or None.
     """
 
     ink: np.ndarray
     mask: np.ndarray
     threshold: float
+    faint: np.ndarray | None = None
 
 
 def darkness(flat_rgb: np.ndarray) -> np.ndarray:
@@ -202,8 +205,9 @@ def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None,
         mask = keep_components(labels, keep)
     # The soft ink only where a kept stroke is near: the grid's faint ramp does not survive.
     support = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    faint = ink.astype(np.float32, copy=False)
     ink = np.where(support, ink, 0.0).astype(np.float32)
-    return InkResult(ink=ink, mask=mask, threshold=thr)
+    return InkResult(ink=ink, mask=mask, threshold=thr, faint=faint)
 
 
 def grid_signal(flat_rgb: np.ndarray, ink_mask: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ class PipelineResult:
     ink_mask: np.ndarray  # uint8 trace mask (grid and text removed), working frame
     ink_soft: np.ndarray | None  # float32 darkness of the kept traces in [0, 1] (anti-aliased edges)
     flat: np.ndarray | None  # the straightened, evenly lit page (RGB, working frame), kept even without stages
+    ink_faint: np.ndarray | None  # the soft ink before it was limited to the kept strokes
     work_width: int
     layout: str | None = None
     lead_boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
@@ -278,6 +279,6 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
                           paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
                           px_per_mm_x=ppm_x,
                           crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
-                          ink_mask=traces, ink_soft=soft, flat=flat, work_width=out_w, layout=layout.name,
+                          ink_mask=traces, ink_soft=soft, flat=flat, ink_faint=ink.faint, work_width=out_w, layout=layout.name,
                           lead_boxes=layout.lead_boxes, baselines=layout.baselines,
                           trace_span=layout.span, timings_ms=timings)
