@@ -31,6 +31,19 @@ def grid_map(flat_rgb: np.ndarray, trace_mask: np.ndarray) -> tuple[np.ndarray, 
     return grid.astype(np.float32), (~hidden).astype(np.float32)
 
 
+def _demodulate(detail: np.ndarray, seen: np.ndarray, x: np.ndarray, period_px: float,
+                win: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The profile's local complex amplitude at ``period_px`` (box-averaged over ``win``
+    columns), the averaging weights, and a contrast: 1 for a pure line pattern, ~0 for noise."""
+    box = np.ones(win)
+    z = np.convolve(detail * np.exp(-2j * np.pi * x / period_px), box, mode="same")
+    norm = np.convolve(seen.astype(np.float64), box, mode="same")
+    z = z / np.maximum(norm, 1.0)
+    power = np.convolve(detail ** 2, box, mode="same") / np.maximum(norm, 1.0)
+    contrast = float(np.median(np.abs(z) / np.sqrt(np.maximum(power, 1e-12)) * np.sqrt(2.0)))
+    return z, norm, contrast
+
+
 def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm: float,
               span: tuple[int, int] | None = None, degree: int = 2,
               keep_scale: bool = True) -> tuple[np.ndarray, float]:
@@ -58,15 +71,11 @@ def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
     k = max(3, int(2 * px_per_mm) | 1)
     trend = np.convolve(profile, np.ones(k) / k, mode="same")
     detail = np.where(seen, profile - trend, 0.0)
-    carrier = np.exp(-2j * np.pi * x / px_per_mm)
     win = max(3, int(_WINDOW_MM * px_per_mm) | 1)
-    box = np.ones(win)
-    z = np.convolve(detail * carrier, box, mode="same")
-    norm = np.convolve(seen.astype(np.float64), box, mode="same")
-    z = z / np.maximum(norm, 1.0)
-    power = np.convolve(detail ** 2, box, mode="same") / np.maximum(norm, 1.0)
-    # |z| against the detail's power: 1/sqrt(2) for a pure sinusoid, ~0 for noise.
-    contrast = float(np.median(np.abs(z) / np.sqrt(np.maximum(power, 1e-12)) * np.sqrt(2.0)))
+    # The 1 mm lines, or the 5 mm ones where those show more clearly (a blurred photo loses
+    # the thin minor lines first).
+    z, norm, contrast, period_mm = max(
+        (_demodulate(detail, seen, x, px_per_mm * p, win) + (p,) for p in (1.0, 5.0)), key=lambda t: t[2])
     if not np.isfinite(contrast) or contrast < _MIN_CONTRAST:
         return plain, max(0.0, contrast if np.isfinite(contrast) else 0.0)
     phase = np.unwrap(np.angle(z))
@@ -87,14 +96,15 @@ def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
         coef[1] = 0.0
     smooth = np.polynomial.polynomial.polyval(u, coef)
     smooth -= np.median(smooth)
-    return plain + smooth / (2 * np.pi), contrast
+    return plain + period_mm * smooth / (2 * np.pi), contrast
 
 
 def row_drift(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm: float,
               span: tuple[int, int], block_mm: float = 10.0) -> np.ndarray | None:
     """How far the paper under a row has moved up or down along x (a curled sheet), in pixels,
     from the horizontal grid lines: in blocks of ``block_mm`` along x, the phase of the rows'
-    grid profile at the pitch; unwrapped along x and fitted with a quadratic.
+    grid profile at the 1 mm pitch (or the 5 mm one where it shows more clearly); unwrapped
+    along x and fitted with a quadratic.
 
     Returns:
         per column, the paper's vertical shift relative to its mean over ``span`` (positive
@@ -106,30 +116,37 @@ def row_drift(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
         return None
     block = max(4, int(block_mm * px_per_mm))
     ys = np.arange(y0, y1, dtype=np.float64)
-    carrier = np.exp(-2j * np.pi * ys / px_per_mm)
-    centres, phases, strengths = [], [], []
-    for a in range(max(0, span[0]), min(w, span[1]) - block // 2, block):
-        b = min(w, a + block)
-        g = (grid[y0:y1, a:b] * weight[y0:y1, a:b]).sum(axis=1, dtype=np.float64)
-        n = weight[y0:y1, a:b].sum(axis=1, dtype=np.float64)
-        seen = n > 0.2 * (b - a)
-        if seen.mean() < 0.5:
+    best = None
+    for period_mm in (1.0, 5.0):
+        period = px_per_mm * period_mm
+        if y1 - y0 < 1.5 * period:
             continue
-        profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
-        k = max(3, int(2 * px_per_mm) | 1)
-        detail = np.where(seen, profile - np.convolve(profile, np.ones(k) / k, mode="same"), 0.0)
-        z = np.sum(detail * carrier)
-        power = np.sum(detail ** 2)
-        if power <= 0:
-            continue
-        centres.append((a + b) / 2.0)
-        phases.append(np.angle(z))
-        strengths.append(abs(z) / np.sqrt(power * seen.sum()))
-    if len(centres) < 5 or np.median(strengths) < 0.2:
+        carrier = np.exp(-2j * np.pi * ys / period)
+        centres, phases, strengths = [], [], []
+        for a in range(max(0, span[0]), min(w, span[1]) - block // 2, block):
+            b = min(w, a + block)
+            g = (grid[y0:y1, a:b] * weight[y0:y1, a:b]).sum(axis=1, dtype=np.float64)
+            n = weight[y0:y1, a:b].sum(axis=1, dtype=np.float64)
+            seen = n > 0.2 * (b - a)
+            if seen.mean() < 0.5:
+                continue
+            profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
+            k = max(3, int(2 * px_per_mm) | 1)
+            detail = np.where(seen, profile - np.convolve(profile, np.ones(k) / k, mode="same"), 0.0)
+            z = np.sum(detail * carrier)
+            power = np.sum(detail ** 2)
+            if power <= 0:
+                continue
+            centres.append((a + b) / 2.0)
+            phases.append(np.angle(z))
+            strengths.append(abs(z) / np.sqrt(power * seen.sum()))
+        if len(centres) >= 5 and (best is None or np.median(strengths) > np.median(best[3])):
+            best = (period, centres, phases, strengths)
+    if best is None or np.median(best[3]) < 0.2:
         return None
+    period, centres, phases, strengths = best
     # A line at y = k p + d gives a phase of -2 pi d / p.
-    shift = -np.unwrap(np.array(phases)) * px_per_mm / (2 * np.pi)
-    c = np.array(centres)
-    coef = np.polyfit(c, shift, 2, w=np.array(strengths))
+    shift = -np.unwrap(np.array(phases)) * period / (2 * np.pi)
+    coef = np.polyfit(np.array(centres), shift, 2, w=np.array(strengths))
     drift = np.polyval(coef, np.arange(w, dtype=np.float64))
     return drift - float(np.mean(drift[max(0, span[0]):min(w, span[1])]))
