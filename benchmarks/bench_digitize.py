@@ -2,7 +2,7 @@
 
 Printouts are rendered by ``synth`` from real PTB-XL records (or from the built-in simulator
 when the PTB-XL subset is not there), flat and as simulated phone photos, on seeds that were
-never used to tune the digitiser (seeds 5 and 6 were; the defaults here are 101 and 102).
+never used to tune the digitiser (seeds 5, 6, 9, 10 and 12 were; the defaults here are 101 and 102).
 
 Signal-to-noise ratio as in the PhysioNet Challenge 2024: per lead, on the samples the page
 prints, 10 log10(sum truth^2 / sum (estimate - truth)^2), no shift in time or level forgiven,
