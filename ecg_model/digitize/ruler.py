@@ -4,8 +4,10 @@ A phone photo straightened by one homography still stretches and squeezes the pa
 from place to place (lens distortion, a curled sheet), enough to move a QRS complex by a few
 samples. The vertical grid lines are printed every millimetre, so along each row of traces
 their local phase says how many millimetres of paper lie left of any column: the profile of
-grid darkness is demodulated at the page's mean pitch and its phase, smoothed over a
-centimetre or so, corrects the column's position in millimetres.
+grid darkness is demodulated at the page's mean pitch (or five times it, where only the 5 mm
+lines survive a blur), averaged over a few centimetres and fitted with a low-order polynomial
+(paper bends smoothly), and corrects the column's position in millimetres. The horizontal lines
+do the same across the row: how far a bowed sheet moves the row's zero line along x.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import numpy as np
 
 from ..imaging.grid import any_darkness, darkness
 
-# Smoothing of the demodulated grid signal, in millimetres: long enough to average many
-# lines, short enough to follow a curl.
+# Averaging of the demodulated grid signal, in millimetres: long enough to average many
+# lines (12 mm was noisier on the tuning photos), short enough for the fit to follow a bend.
 _WINDOW_MM = 25.0
 # Below this share of the clean grid's contrast the phase is not trusted and the ruler
 # falls back to the page's mean pitch.
