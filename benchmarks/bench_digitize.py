@@ -51,7 +51,7 @@ def evaluate_folder(folder: Path, records: list[dict]) -> dict:
         t0 = time.perf_counter()
         entry: dict = {"path": rec["path"], "layout": rec["layout"]}
         try:
-            result = run_pipeline(load_image(str(folder / rec["path"])), keep_stages=False)
+            result = run_pipeline(load_image(str(folder / rec["path"])), keep_stages=False, keep_maps=True)
             t1 = time.perf_counter()
             dig = digitize(result)
             est = dig.matrix()
@@ -128,7 +128,7 @@ def real_printouts(root: Path) -> dict:
             seen.add(digest)
             n += 1
             try:
-                dig = digitize(run_pipeline(load_image(str(path)), keep_stages=False))
+                dig = digitize(run_pipeline(load_image(str(path)), keep_stages=False, keep_maps=True))
             except ECGImageError:
                 continue
             ok += 1

@@ -184,7 +184,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
         try:
             loaded = load_image(path)
             t1 = time.perf_counter()
-            result = run_pipeline(loaded, keep_stages=False)
+            result = run_pipeline(loaded, keep_stages=False, keep_maps=True)
             t2 = time.perf_counter()
             dig = digitize(result)
             st = measure_st(dig.matrix(), dig.fs)

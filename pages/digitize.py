@@ -33,9 +33,19 @@ def _digitised(key: tuple, pipe) -> tuple[Digitization | None, STReport | None, 
     return store[key]
 
 
+def _downloads(key: tuple, dig: Digitization, name: str) -> tuple[bytes, bytes]:
+    """CSV and zipped WFDB bytes, made once per result (the page re-runs on every click)."""
+    store = st.session_state.setdefault("digitised_files", {})
+    if key not in store:
+        if len(store) > 6:
+            store.pop(next(iter(store)))
+        store[key] = (csv_text(dig).encode(), wfdb_zip(dig, name))
+    return store[key]
+
+
 def _trace_check(pipe, dig: Digitization) -> np.ndarray:
     """The digitised paths drawn over the cleaned page, to check what was read."""
-    page = pipe.stages["flattened"].copy()
+    page = pipe.flat.copy()
     colours = [(220, 30, 30), (30, 90, 220), (20, 150, 40), (200, 100, 0)]
     for k, sig in enumerate(dig.leads.values()):
         if sig.pixel_y is None:
@@ -107,7 +117,8 @@ st.plotly_chart(_lead_figure(dig, st_report), key=f"leads-{id(dig)}")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("What was read")
-    st.image(_trace_check(pipe, dig), caption="Digitised paths drawn over the cleaned page", width="stretch")
+    check = _trace_check(pipe, dig)
+    st.image(check, caption="Digitised paths drawn over the cleaned page", width="stretch")
 with right:
     st.subheader("ST levels and saliency")
     shares: dict[str, float] = {}
@@ -137,9 +148,10 @@ with right:
     disclaimer()
 
 name = record_name(result.name.rsplit(".", 1)[0])
+csv_bytes, wfdb_bytes = _downloads((result.name, id(analysis)), dig, name)
 d1, d2 = st.columns(2)
-d1.download_button("Download CSV (mV, 500 Hz)", csv_text(dig).encode(), file_name=f"{name}.csv", mime="text/csv")
-d2.download_button("Download WFDB (.hea + .dat, zip)", wfdb_zip(dig, name), file_name=f"{name}_wfdb.zip",
+d1.download_button("Download CSV (mV, 500 Hz)", csv_bytes, file_name=f"{name}.csv", mime="text/csv")
+d2.download_button("Download WFDB (.hea + .dat, zip)", wfdb_bytes, file_name=f"{name}_wfdb.zip",
                    mime="application/zip")
-st.download_button("Download the trace check image", png_bytes(_trace_check(pipe, dig)),
+st.download_button("Download the trace check image", png_bytes(check),
                    file_name=f"{name}_trace_check.png", mime="image/png")

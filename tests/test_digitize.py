@@ -129,6 +129,14 @@ def test_trace_follower_recovers_a_drawn_curve_to_a_fraction_of_a_pixel():
     assert np.median(err) < 0.5 and np.percentile(err, 95) < 1.5
 
 
+def test_digitising_needs_the_pipelines_maps(risky_page):
+    printout, _, _ = risky_page
+    lean = run_pipeline(printout.rgb, keep_stages=False)  # batch scoring keeps no page-sized maps
+    assert lean.ink_soft is None and lean.flat is None and lean.ink_faint is None
+    with pytest.raises(ValueError, match="keep_maps=True"):
+        digitize(lean)
+
+
 def test_a_page_without_leads_is_refused_with_a_reason():
     rng = np.random.default_rng(0)
     noise = (rng.random((900, 1200, 3)) * 255).astype(np.uint8)

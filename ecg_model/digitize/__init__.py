@@ -19,6 +19,6 @@ def digitize_file(path: str) -> tuple[Digitization, STReport]:
     from ..imaging import run_pipeline
     from ..io import load_image
 
-    result = run_pipeline(load_image(path), keep_stages=False)
+    result = run_pipeline(load_image(path), keep_stages=False, keep_maps=True)
     dig = digitize(result)
     return dig, measure_st(dig.matrix(), dig.fs)

@@ -33,6 +33,20 @@ def grid_map(flat_rgb: np.ndarray, trace_mask: np.ndarray) -> tuple[np.ndarray, 
     return grid.astype(np.float32), (~hidden).astype(np.float32)
 
 
+def _line_detail(grid: np.ndarray, weight: np.ndarray, axis: int,
+                 px_per_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's profile averaged along ``axis`` over the paper the traces leave visible, with
+    the slow shading (a 2 mm running mean) taken out so that only the line pattern remains;
+    and where the profile saw enough paper (at least a fifth of the averaged pixels)."""
+    g = (grid * weight).sum(axis=axis, dtype=np.float64)
+    n = weight.sum(axis=axis, dtype=np.float64)
+    seen = n > 0.2 * grid.shape[axis]
+    profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
+    k = max(3, int(2 * px_per_mm) | 1)
+    detail = np.where(seen, profile - np.convolve(profile, np.ones(k) / k, mode="same"), 0.0)
+    return detail, seen
+
+
 def _demodulate(detail: np.ndarray, seen: np.ndarray, x: np.ndarray, period_px: float,
                 win: int) -> tuple[np.ndarray, np.ndarray, float]:
     """The profile's local complex amplitude at ``period_px`` (box-averaged over ``win``
@@ -65,14 +79,7 @@ def row_ruler(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
     plain = x / px_per_mm
     if y1 - y0 < 2:
         return plain, 0.0
-    g = (grid[y0:y1] * weight[y0:y1]).sum(axis=0, dtype=np.float64)
-    n = weight[y0:y1].sum(axis=0, dtype=np.float64)
-    seen = n > 0.2 * (y1 - y0)
-    profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
-    # Remove the slow shading so only the line pattern remains.
-    k = max(3, int(2 * px_per_mm) | 1)
-    trend = np.convolve(profile, np.ones(k) / k, mode="same")
-    detail = np.where(seen, profile - trend, 0.0)
+    detail, seen = _line_detail(grid[y0:y1], weight[y0:y1], 0, px_per_mm)
     win = max(3, int(_WINDOW_MM * px_per_mm) | 1)
     # The 1 mm lines, or the 5 mm ones where those show more clearly (a blurred photo loses
     # the thin minor lines first).
@@ -127,14 +134,9 @@ def row_drift(grid: np.ndarray, weight: np.ndarray, y0: int, y1: int, px_per_mm:
         centres, phases, strengths = [], [], []
         for a in range(max(0, span[0]), min(w, span[1]) - block // 2, block):
             b = min(w, a + block)
-            g = (grid[y0:y1, a:b] * weight[y0:y1, a:b]).sum(axis=1, dtype=np.float64)
-            n = weight[y0:y1, a:b].sum(axis=1, dtype=np.float64)
-            seen = n > 0.2 * (b - a)
+            detail, seen = _line_detail(grid[y0:y1, a:b], weight[y0:y1, a:b], 1, px_per_mm)
             if seen.mean() < 0.5:
                 continue
-            profile = np.where(seen, g / np.maximum(n, 1e-9), 0.0)
-            k = max(3, int(2 * px_per_mm) | 1)
-            detail = np.where(seen, profile - np.convolve(profile, np.ones(k) / k, mode="same"), 0.0)
             z = np.sum(detail * carrier)
             power = np.sum(detail ** 2)
             if power <= 0:

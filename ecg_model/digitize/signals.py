@@ -21,10 +21,11 @@ from .ruler import grid_map, row_drift, row_ruler
 from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
-FAINT_LEVEL = 0.4
-RULER_DEGREE = 2
 PAPER_SPEED_MM_S = 25.0
-STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)
+# Soft-ink level down to which faint strokes touching the traces are taken in.
+FAINT_LEVEL = 0.4
+# Degree of the polynomial the grid ruler fits along each row.
+RULER_DEGREE = 2
 # Gaps (columns without ink) longer than this are flagged; shorter ones are interpolated
 # without comment (a faint stretch of a photo, a separator).
 _GAP_FLAG_MM = 2.0
@@ -40,7 +41,7 @@ class LeadSignal:
         start_s: time of its first sample from the start of the strip.
         values_mv: the signal at ``FS`` Hz over the box's time span (NaN where unreadable).
         coverage: share of the box's columns where the trace was found.
-        flags: quality flags: "missing", "gaps", "clipped", "crossing", "no_pulse", "gain_guess".
+        flags: quality flags: "missing", "gaps", "clipped", "crossing", "no_pulse".
         pixel_y: per column of the box, the trace's row in working pixels (for display).
         x0: the box's first column in working pixels.
     """
@@ -173,8 +174,7 @@ def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
     assert result.trace_span is not None
     first, last = result.trace_span
     n_rows = len(result.baselines)
-    found = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px) \
-        if result.ink_soft is not None else [None] * n_rows
+    found = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px)
     known = [e for e in found if e is not None]
     if known:
         median = float(np.median(known))
@@ -256,6 +256,28 @@ def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int
     return share
 
 
+def _calibration(mask: np.ndarray, baselines: list[float], x_start: float, ppm: float,
+                 flags: list[str]) -> tuple[list[Pulse | None], float]:
+    """Each row's calibration pulse (None where not found or not trusted) and the gain in
+    mm/mV; what was assumed is added to ``flags``."""
+    pulses: list[Pulse | None] = [
+        find_pulse(mask, int(x_start - 25 * ppm), int(x_start - 0.2 * ppm), b, ppm,
+                   room_above=None if r == 0 else b - baselines[r - 1])
+        for r, b in enumerate(baselines)]
+    gains = [p.gain_mm_per_mv(ppm) for p in pulses if p is not None]
+    gain = _snap_gain(float(np.median(gains))) if gains else None
+    if gain is None:
+        if gains:
+            flags.append(f"calibration pulses {float(np.median(gains)):.1f} mm tall match no standard gain: "
+                         "ignored; 10 mm/mV assumed, zero taken from each row's baseline")
+        else:
+            flags.append("no calibration pulse found: 10 mm/mV assumed, zero taken from each row's baseline")
+        return [None] * len(pulses), 10.0
+    # A pulse far from the others' height is a misreading: its row falls back to its baseline.
+    return [p if p is not None and abs(p.gain_mm_per_mv(ppm) / gain - 1.0) <= 0.15 else None
+            for p in pulses], gain
+
+
 def _row_mode(ys: np.ndarray) -> float | None:
     """The row where a trace lingers most: its isoelectric line."""
     ys = ys[np.isfinite(ys)]
@@ -286,21 +308,19 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         raise ECGImageError("cannot digitise this image: the arrangement of the leads was not recognised "
                             f"(found {len(result.baselines)} trace rows; known layouts have 3, 4, 6 or 12)",
                             kind="rejected")
+    if result.flat is None or result.ink_soft is None or result.ink_faint is None:
+        raise ValueError("digitize needs the pipeline's maps: run_pipeline(..., keep_maps=True)")
     ppm = float(result.px_per_mm)
-    mask = result.ink_mask
-    soft_map = result.ink_soft
     photo = result.paper_corners is not None or abs(result.deskew_deg) > 0.5
-    if result.ink_faint is not None and FAINT_LEVEL < 1.0:
-        mask, soft_map = _with_faint_strokes(mask, result.ink_faint, result.crop_box)
+    mask, soft_map = _with_faint_strokes(result.ink_mask, result.ink_faint, result.crop_box)
     h, w = mask.shape
     rows = LAYOUTS[result.layout]
     baselines = list(result.baselines)
-    box = result.crop_box or (0, 0, w, h)
-    line_px = pen_width(mask[box[1]:box[3], box[0]:box[2]])
+    x0, y0, x1, y1 = result.crop_box or (0, 0, w, h)
+    line_px = pen_width(mask[y0:y1, x0:x1])
     # The darkness-weighted pen width of the strokes kept by the pipeline (the end-of-strip
     # correction was fitted on it).
-    soft_px = line_px if result.ink_soft is None else \
-        pen_width(result.ink_mask[box[1]:box[3], box[0]:box[2]], result.ink_soft[box[1]:box[3], box[0]:box[2]])
+    soft_px = pen_width(result.ink_mask[y0:y1, x0:x1], result.ink_soft[y0:y1, x0:x1])
     # Time runs along x: its own pitch is more precise there than the page's mean of x and y.
     ppm_t = float(result.px_per_mm_x) if result.px_per_mm_x and abs(result.px_per_mm_x / ppm - 1) < 0.02 else ppm
     pitch = float(np.median(np.diff(baselines))) if len(baselines) > 1 else 40.0 * ppm
@@ -308,42 +328,18 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     # Time along each row, from the grid's local phase where the grid shows (see ruler.py):
     # t(x) = duration - (mm(x_end) - mm(x)) / 25 mm/s.
     xs = np.arange(w, dtype=np.float64)
-    grid = grid_map(result.flat, mask) if result.flat is not None else None
-    x_start_i, x_end_i = max(0, int(x_start)), min(w, int(max(x_ends)) + 1)
+    grid, weight = grid_map(result.flat, mask)
     row_time: list[np.ndarray] = []
-    ruler_contrast: list[float] = []
     for base, x_end in zip(baselines, x_ends):
-        if grid is not None:
-            mm, contrast = row_ruler(grid[0], grid[1], int(base - 0.5 * pitch), int(base + 0.5 * pitch), ppm_t,
-                                     span=result.trace_span, degree=RULER_DEGREE, keep_scale=photo)
-        else:
-            mm, contrast = xs / ppm_t, 0.0
+        mm, _ = row_ruler(grid, weight, int(base - 0.5 * pitch), int(base + 0.5 * pitch), ppm_t,
+                          span=result.trace_span, degree=RULER_DEGREE, keep_scale=photo)
         t = duration - (np.interp(x_end, xs, mm) - mm) / PAPER_SPEED_MM_S
         row_time.append(np.maximum.accumulate(t))
-        ruler_contrast.append(contrast)
     flags: list[str] = []
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
 
-    # Zero line and gain per row, from its calibration pulse when there is one.
-    pulses: list[Pulse | None] = [
-        find_pulse(mask, int(x_start - 25 * ppm), int(x_start - 0.2 * ppm), b, ppm,
-                   room_above=None if r == 0 else b - baselines[r - 1])
-        for r, b in enumerate(baselines)]
-    gains = [p.gain_mm_per_mv(ppm) for p in pulses if p is not None]
-    gain = _snap_gain(float(np.median(gains))) if gains else None
-    if gain is None:
-        if gains:
-            flags.append(f"calibration pulses {float(np.median(gains)):.1f} mm tall match no standard gain: "
-                         "ignored; 10 mm/mV assumed, zero taken from each row's baseline")
-        else:
-            flags.append("no calibration pulse found: 10 mm/mV assumed, zero taken from each row's baseline")
-        gain = 10.0
-        pulses = [None] * len(pulses)
-    else:
-        # A pulse far from the others' height is a misreading: its row falls back to its baseline.
-        pulses = [p if p is not None and abs(p.gain_mm_per_mv(ppm) / gain - 1.0) <= 0.15 else None
-                  for p in pulses]
+    pulses, gain = _calibration(mask, baselines, x_start, ppm, flags)
     gain_px = gain * ppm
 
     paths: dict[str, tuple[np.ndarray, np.ndarray, float, int, int, int]] = {}
@@ -368,8 +364,8 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         # On a photographed page the sheet may bow: the horizontal grid lines say by how much
         # the paper under this row moves up or down along x.
         drift = None
-        if photo and grid is not None and result.trace_span is not None:
-            drift = row_drift(grid[0], grid[1], int(baselines[r] - 0.5 * pitch), int(baselines[r] + 0.5 * pitch),
+        if photo:
+            drift = row_drift(grid, weight, int(baselines[r] - 0.5 * pitch), int(baselines[r] + 0.5 * pitch),
                               ppm, result.trace_span)
         if drift is None:
             drift = np.zeros(w)
@@ -387,7 +383,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             mode = _row_mode(ys)
             ref = mode if mode is not None else baselines[r]
             row_info.append({"row": r, "zero": "baseline", "zero_y": round(ref, 2), "pulse_mm": None})
-        row_info[-1]["bow_px"] = round(float(np.ptp(drift[max(0, x_start_i):x_end_i])), 2)
+        row_info[-1]["bow_px"] = round(float(np.ptp(drift[max(0, int(x_start)):min(w, int(max(x_ends)) + 1)])), 2)
         zeros.append(ref + drift)
 
     leads: dict[str, LeadSignal] = {}

@@ -3,15 +3,15 @@
 A column of the mask holds a few runs of ink: this lead's trace, and sometimes a neighbour's
 tall wave or a separator. The trace is the path through the runs that stays connected
 (dynamic programming over the columns: the cost of a step is the gap between consecutive runs)
-and keeps near the lead's baseline when in doubt. Each column then gives one value: the run's
-centre, which is the trace's height at the column's centre on a straight stroke, or the run's
-far end (less half a line width) where the column holds a peak that neither neighbour reaches.
+and keeps near the lead's baseline when in doubt. Each column then gives one value: on a flat
+stretch the darkness-weighted centroid of its run (a fraction of a pixel); on steep strokes and
+waves narrower than the pen, an estimate from the pen's envelope (``_narrow_waves``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Callable
 
 import numpy as np
 
@@ -118,7 +118,7 @@ def _best_path(runs: list[list[list[int]]], baseline: float, px_per_mm: float) -
     return choice, multi / max(inked, 1)
 
 
-def _extreme_filter(v: np.ndarray, radius: int, fn: Any) -> np.ndarray:
+def _extreme_filter(v: np.ndarray, radius: int, fn: Callable[..., np.ndarray]) -> np.ndarray:
     """Running min or max over a window of 2 * radius + 1 samples (edges repeated)."""
     padded = np.pad(v, radius, mode="edge")
     return fn(np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1), axis=1)
@@ -135,8 +135,9 @@ def _narrow_waves(top: np.ndarray, bottom: np.ndarray, line_px: float) -> np.nda
     further above its surroundings than it falls below them, else a valley.
 
     Returns:
-        the row of the curve where the two part by more than a pixel, NaN elsewhere (the
-        darkness centroid is better there); None when there are too few columns.
+        the row of the curve in steep columns (a run taller than the pen: the envelopes' mean)
+        and where closing and opening part by more than a pixel; NaN elsewhere (the darkness
+        centroid is better there); None when there are too few columns or the pen is thin.
     """
     ok = np.isfinite(top)
     if ok.sum() < 5:
@@ -264,33 +265,3 @@ def pen_width(mask: np.ndarray, soft: np.ndarray | None = None, step: int = 3) -
     cum = np.concatenate([np.zeros((cols.shape[0], 1)), np.cumsum(cols, axis=1)], axis=1).ravel()
     mass = cum[ends] - cum[starts]
     return float(np.median(mass))
-
-
-def centreline_mask(mask: np.ndarray, line_px: float) -> np.ndarray:
-    """The mask thinned along time: a steep stroke drawn with a round pen inks the columns up
-    to half a pen width before and after its true time, which would put the stroke's height
-    into columns where the signal has not risen yet. Each horizontal run of ink shorter than
-    two pen widths (a steep stroke crossing a row) keeps only its centre pixel; longer runs
-    (flat stretches) lose half a pen width at each end. Nothing is removed entirely, so thin
-    QRS spikes stay."""
-    k = int(round(line_px))
-    if k < 2:
-        return mask
-    h, w = mask.shape
-    padded = np.zeros((h, w + 2), np.int8)
-    padded[:, 1:-1] = mask > 0
-    diff = np.diff(padded, axis=1)
-    sr, sc = np.nonzero(diff == 1)  # run starts, row-major order
-    er, ec = np.nonzero(diff == -1)  # one past the run's end
-    length = ec - sc
-    out = np.zeros((h, w), np.uint8)
-    short = length < 2 * k
-    out[sr[short], (sc[short] + ec[short] - 1) // 2] = 255
-    half = k // 2
-    lr, ls, le = sr[~short], sc[~short] + half, ec[~short] - half
-    # Paint the shortened long runs with a cumulative sum per row (no Python loop over runs).
-    marks = np.zeros((h, w + 1), np.int32)
-    np.add.at(marks, (lr, ls), 1)
-    np.add.at(marks, (lr, le), -1)
-    out[np.cumsum(marks, axis=1)[:, :w] > 0] = 255
-    return out

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
 
 import cv2
@@ -271,12 +269,8 @@ def _period_from_profile(profile: np.ndarray, prior: float) -> tuple[float, floa
     a = int(max(1, np.floor((k - 0.3) * best_p)))
     b = int(min(n - 2, np.ceil((k + 0.3) * best_p)))
     if b > a + 2:
-        # Unbiased there: the plain autocorrelation tapers by (n - lag) / n, which pulls a far
-        # peak towards shorter lags (a 0.04 % short pitch, half a pixel over a page).
-        fair = ac[a - 1:b + 2] * n / (n - np.arange(a - 1, b + 2))
-        j = int(np.argmax(fair[1:-1])) + 1
-        y0, y1, y2 = fair[j - 1], fair[j], fair[j + 1]
-        j += a - 1
+        j = a + int(np.argmax(ac[a:b + 1]))
+        y0, y1, y2 = ac[j - 1], ac[j], ac[j + 1]
         denom = y0 - 2 * y1 + y2
         offset = 0.5 * (y0 - y2) / denom if abs(denom) > 1e-12 else 0.0
         refined = (j + float(np.clip(offset, -0.5, 0.5))) / k
@@ -297,27 +291,13 @@ def estimate_pitch_xy(grid: np.ndarray, prior: float) -> tuple[float, float, flo
     return px, cx, py, cy
 
 
-def estimate_px_per_mm(grid: np.ndarray, prior: float, with_x: bool = False) -> Any:
-    """Grid pitch from the periodicity of grid lines along both axes.
-
-    Args:
-        grid: H x W map that is high on grid lines (traces removed).
-        prior: the expected px/mm (page width / 280 mm for a whole page); the result may lie
-            between 0.55 and 2.2 times it.
-        with_x: also return the pitch along x alone (the time axis), or None when unclear.
-
-    Returns:
-        (pixels per mm, or None when no grid is found; confidence in [0, 1]), and the x pitch
-        as a third item with ``with_x``.
-    """
-    px, cx, py, cy = estimate_pitch_xy(grid, prior)
-    x_only = float(px) if px > 0 and cx > 0.2 else None
+def combine_pitches(px: float, cx: float, py: float, cy: float) -> tuple[float | None, float]:
+    """One pitch from the x and y pitches and their confidences (``estimate_pitch_xy``): their
+    weighted mean when they agree within 3 %, else the clearer one (None below 0.2)."""
     results = [(p, c) for p, c in ((px, cx), (py, cy)) if p > 0]
     if not results:
-        out: tuple[Any, ...] = (None, 0.0)
-    elif len(results) == 2 and abs(px - py) < 0.03 * px:
-        out = (float((px * cx + py * cy) / max(cx + cy, 1e-9)), float(max(cx, cy)))
-    else:
-        p, conf = max(results, key=lambda r: r[1])
-        out = (float(p), conf) if conf > 0.2 else (None, conf)
-    return (*out, x_only) if with_x else out
+        return None, 0.0
+    if len(results) == 2 and abs(px - py) < 0.03 * px:
+        return float((px * cx + py * cy) / max(cx + cy, 1e-9)), float(max(cx, cy))
+    p, conf = max(results, key=lambda r: r[1])
+    return (float(p), conf) if conf > 0.2 else (None, conf)

@@ -15,7 +15,7 @@ from .deskew import estimate_skew, rotation_matrix
 from .gate import GateResult, assess
 from .geometry import horizontal_axis_angle, scale_matrix
 from .layout import LayoutResult, detect_layout
-from .grid import any_darkness, darkness, estimate_pitch_xy, estimate_px_per_mm, remove_grid
+from .grid import any_darkness, combine_pitches, darkness, estimate_pitch_xy, remove_grid
 from .page import PageDetection, detect_page, page_size_px, rectify_homography
 from .shading import flatten_illumination
 
@@ -65,8 +65,10 @@ class PipelineResult:
     page: PageDetection
     region: TraceRegion
     ink_mask: np.ndarray  # uint8 trace mask (grid and text removed), working frame
+    # The digitiser's maps (working frame), kept with ``keep_maps``; None otherwise, so that a
+    # batch of results does not hold three page-sized arrays each.
     ink_soft: np.ndarray | None  # float32 darkness of the kept traces in [0, 1] (anti-aliased edges)
-    flat: np.ndarray | None  # the straightened, evenly lit page (RGB, working frame), kept even without stages
+    flat: np.ndarray | None  # the straightened, evenly lit page (RGB)
     ink_faint: np.ndarray | None  # the soft ink before it was limited to the kept strokes
     work_width: int
     layout: str | None = None
@@ -179,15 +181,18 @@ def check_proportions(width: int, height: int) -> None:
 
 
 def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None = None,
-                 keep_stages: bool = True) -> PipelineResult:
+                 keep_stages: bool = True, keep_maps: bool | None = None) -> PipelineResult:
     """Run every stage on one image.
 
     Args:
         image: a ``LoadedImage`` (so corners come back in file pixels) or an RGB uint8 array.
         config: input size and working width.
         keep_stages: False skips the display images (training and batch scoring).
+        keep_maps: keep the maps the digitiser reads (``flat``, ``ink_soft``, ``ink_faint``);
+            by default with the stages.
     """
     config = config or PipelineConfig()
+    maps = keep_stages if keep_maps is None else keep_maps
     if isinstance(image, LoadedImage):
         rgb, file_scale = image.rgb, image.scale
     else:
@@ -242,8 +247,9 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     # the centre is enough and a third of the cost): more reliable than the preview's.
     ch, cw = flat.shape[0] // 5, flat.shape[1] // 5
     centre = flat[ch:-ch or None, cw:-cw or None]
-    full_ppm, full_conf, ppm_x = estimate_px_per_mm(any_darkness(centre) * (darkness(centre) < 0.45),
-                                                    prior=out_w / 280.0, with_x=True)
+    px, cx, py, cy = estimate_pitch_xy(any_darkness(centre) * (darkness(centre) < 0.45), prior=out_w / 280.0)
+    full_ppm, full_conf = combine_pitches(px, cx, py, cy)
+    ppm_x = float(px) if px > 0 and cx > 0.2 else None  # time runs along x: its own pitch
     if full_ppm is not None:
         ppm, ppm_conf = full_ppm, full_conf
     tick("pitch")
@@ -279,6 +285,8 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
                           paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
                           px_per_mm_x=ppm_x,
                           crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
-                          ink_mask=traces, ink_soft=soft, flat=flat, ink_faint=ink.faint, work_width=out_w, layout=layout.name,
+                          ink_mask=traces, work_width=out_w, layout=layout.name,
+                          ink_soft=soft if maps else None, flat=flat if maps else None,
+                          ink_faint=ink.faint if maps else None,
                           lead_boxes=layout.lead_boxes, baselines=layout.baselines,
                           trace_span=layout.span, timings_ms=timings)
