@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,20 +36,17 @@ def disclaimer() -> None:
     st.caption(f"⚠️ {NOT_A_DEVICE}")
 
 
-@st.cache_resource(show_spinner="Loading the model…")
+@st.cache_resource(show_spinner="Loading the model and Grad-CAM (the app's first visitor waits a few seconds)…")
 def _load_predictor(path: str, mtime: float) -> Predictor:  # noqa: ARG001 - mtime keys the cache
     predictor = Predictor(path)
-    # Warm up in the background while the visitor picks an image: the first analysis would
-    # otherwise wait ~4 s for grad-cam's imports (measured in the browser test).
-    threading.Thread(target=_warm_up, args=(predictor,), name="predictor-warm-up", daemon=True).start()
-    return predictor
-
-
-def _warm_up(predictor: Predictor) -> None:
+    # Warm up before the uploader is offered: importing grad-cam alone takes ~4 s of CPU, and done
+    # in a background thread it also starved the server's own loop, so an upload made meanwhile
+    # waited 7-10 s (measured in the browser test). Now the page says it is loading instead.
     try:
         predictor.warm_up()
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first analysis
         pass
+    return predictor
 
 
 def weights_options() -> dict[str, Path]:
@@ -180,6 +176,20 @@ def risk_gauge(risk: float, threshold: float, band: tuple[float, float] | None) 
         },
     ))
     fig.update_layout(height=280, margin={"l": 30, "r": 30, "t": 60, "b": 10})
+    return fig
+
+
+def scale_legend(threshold: float) -> go.Figure:
+    """The gauge's scale before any image: where "normal" ends and "risky" begins.
+
+    Shown in the empty state; it also makes the browser load the charting code before the first
+    result, which otherwise added ~2 s to the first upload (measured in the browser test).
+    """
+    fig = risk_gauge(threshold, threshold, None)
+    fig.update_traces(mode="gauge", gauge_bar={"color": "rgba(0, 0, 0, 0)"},
+                      title={"text": "How to read the result<br><span style='font-size:0.75em'>green normal, "
+                                     "red risky, line: threshold</span>"})
+    fig.update_layout(height=230, margin={"l": 40, "r": 40, "t": 60, "b": 10})
     return fig
 
 

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from ui_common import (IMAGE_TYPES, analyse_and_store, current_result, disclaimer, get_predictor, png_bytes, results,
-                       risk_gauge, sample_caption, sample_files, show_risk, thumbnail, trace_overlay, weights_selector)
+                       risk_gauge, sample_caption, sample_files, scale_legend, show_risk, thumbnail, trace_overlay,
+                       weights_selector)
 
 st.title("Analyze an ECG image")
 st.write("Upload a scan, a screenshot or a phone photo of a 12-lead ECG printout. The app finds the page, "
@@ -48,6 +49,12 @@ if new_input is not None:
 result = current_result()
 if result is None:
     st.info("Choose an image above to see its risk estimate.")
+    legend, _ = st.columns([1, 2])
+    with legend:
+        st.plotly_chart(scale_legend(predictor.threshold), key="scale-legend")
+        st.caption(f"The estimate is a probability of the \"risky\" class; at or above {predictor.threshold:.0%} "
+                   "the image is called risky. A grey band will show how much the estimate moves over small "
+                   "shifts of the image. Teaching and research tool, not a medical device.")
     st.stop()
 
 analysis = result.analysis

@@ -14,7 +14,7 @@ PAGES = ["pages/analyze.py", "pages/preprocessing.py", "pages/explain.py", "page
 
 
 def _app() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "router.py"), default_timeout=120)
     at.run()
     return at
 

@@ -102,7 +102,7 @@ def test_analysing_an_image_writes_no_file(tmp_path, monkeypatch):
     tempfile.tempdir = None  # re-read TMPDIR
     try:
         before = _tree(ROOT)
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at = AppTest.from_file(str(ROOT / "router.py"), default_timeout=300)
         at.run()
         at.button(key=f"sample-{SAMPLES[0].name}").click()
         at.run()
