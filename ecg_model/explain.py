@@ -10,11 +10,11 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from .gradcam_import import import_grad_cam
 from .model import ECGNet
 
-# Method name -> class name in the grad-cam package. The package is imported on first use:
-# it pulls in torchvision, matplotlib and scikit-learn, about 5 s on a small machine, which a
-# `predict` without maps should not pay.
+# Method name -> class name in the grad-cam package. The package is imported on first use,
+# without the libraries it loads for features not used here (``gradcam_import``).
 CAM_METHODS: dict[str, str] = {
     "gradcam": "GradCAM",
     "gradcam++": "GradCAMPlusPlus",
@@ -28,9 +28,7 @@ CAM_METHODS: dict[str, str] = {
 
 
 def _cam_class(method: str) -> Any:
-    import pytorch_grad_cam
-
-    return getattr(pytorch_grad_cam, CAM_METHODS[method])
+    return getattr(import_grad_cam(), CAM_METHODS[method])
 
 
 class _TwoLogits(torch.nn.Module):
@@ -51,7 +49,7 @@ def guided_backprop(model: ECGNet, x: np.ndarray, target_label: int) -> np.ndarr
     The grad-cam package swaps the ReLU modules of the model it is given; it gets a copy here,
     so the shared model is never altered, even for a moment.
     """
-    from pytorch_grad_cam import GuidedBackpropReLUModel
+    GuidedBackpropReLUModel = import_grad_cam().GuidedBackpropReLUModel  # noqa: N806 - the package's name
 
     device = next(model.parameters()).device
     copy_ = _TwoLogits(copy.deepcopy(model)).to(device).eval()
@@ -83,7 +81,7 @@ def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
     # cuDNN cannot run an LSTM backward pass in eval mode; the CAM needs that backward pass.
     cudnn_off = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else nullcontext()
-    from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
+    BinaryClassifierOutputTarget = import_grad_cam().utils.model_targets.BinaryClassifierOutputTarget  # noqa: N806
 
     cam_class = _cam_class(method)
     grayscale = None

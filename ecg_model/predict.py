@@ -107,8 +107,8 @@ class Predictor:
         return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
 
     def warm_up(self) -> None:
-        """Do once what the first analysis would otherwise wait for: import grad-cam (about 4 s:
-        it loads torchvision, scikit-learn and matplotlib) and run the model and Grad-CAM once."""
+        """Do once what the first analysis would otherwise wait for: import grad-cam and run the
+        model and Grad-CAM once (oneDNN prepares its kernels on the first pass)."""
         blank = np.zeros((self.pipeline_config.input_height, self.pipeline_config.input_width), np.float32)
         self.risk_of(blank)
         compute_cam(self.model, blank, 1, lock=self.lock)

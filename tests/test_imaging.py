@@ -202,3 +202,29 @@ def test_aspect_corrected_from_the_grid(photo_sample):
     flat = result.stages["flattened"]
     px, _, py, _ = estimate_pitch_xy(any_darkness(flat) * (darkness(flat) < 0.45), 1600 / 280)
     assert abs(px / py - 1) < 0.01
+
+
+def _line_profile(n: int, period: float, minor: float, major: float, sigma: float = 0.6) -> np.ndarray:
+    """Anti-aliased lines every ``period`` px, every fifth one stronger (a grid's 5 mm lines)."""
+    t = np.arange(n, dtype=np.float64)
+    out = np.zeros(n)
+    for k in range(int(n / period) + 2):
+        out += (major if k % 5 == 0 else minor) * np.exp(-0.5 * ((t - k * period) / sigma) ** 2)
+    return out
+
+
+@pytest.mark.parametrize("beat_strength", [0.0, 0.3, 0.6])
+def test_grid_pitch_is_not_taken_from_repeating_beats(beat_strength):
+    """Blue ink is light enough to pass for grid: the beats of a trace (here sharp peaks every
+    60.5 px, near 11 minor lines) once made the x pitch 12.2 px on a 5.6 px grid (a real printout
+    redrawn in blue on pink paper lost half its trace area so). Only a pitch whose 1 mm lines show
+    in both directions is kept."""
+    from ecg_model.imaging.grid import combine_pitches, estimate_pitch_xy
+
+    along_x = _line_profile(1000, 5.6, 0.05, 0.15) + _line_profile(1000, 60.5, beat_strength, beat_strength, 1.2)
+    along_y = _line_profile(700, 5.6, 0.05, 0.15)
+    grid = (along_y[:, None] + along_x[None, :]).astype(np.float32)
+    px, _, py, _ = estimate_pitch_xy(grid, 1600 / 280)
+    assert px == pytest.approx(5.6, rel=0.01)
+    assert py == pytest.approx(5.6, rel=0.01)
+    assert combine_pitches(*estimate_pitch_xy(grid, 1600 / 280))[0] == pytest.approx(5.6, rel=0.01)

@@ -242,16 +242,17 @@ def _robust_contrast(ac: np.ndarray, periods: np.ndarray, max_k: int = 25) -> np
     return np.where(counts >= 3, out, -1.0)
 
 
-def _period_from_profile(profile: np.ndarray, prior: float) -> tuple[float, float]:
+def _period_from_profile(profile: np.ndarray, prior: float, low: float = 0.55,
+                         high: float = 2.2) -> tuple[float, float]:
     """The 1 mm pitch of a grid profile near ``prior`` px/mm, and a confidence in [0, 1].
 
-    Candidates p between 0.55 and 2.2 times the prior are scored by the evidence for minor
-    lines at p plus major lines at 5p, so a grid whose minor lines vanished in printing is
-    still measured by its majors. Of near-equal scores the smallest p wins (2 mm scores as
+    Candidates p between ``low`` and ``high`` times the prior are scored by the evidence for
+    minor lines at p plus major lines at 5p, so a grid whose minor lines vanished in printing
+    is still measured by its majors. Of near-equal scores the smallest p wins (2 mm scores as
     well as 1 mm).
     """
     n = profile.size
-    lo, hi = max(2.0, 0.55 * prior), 2.2 * prior
+    lo, hi = max(2.0, low * prior), high * prior
     if n < 12 * hi or not np.any(profile - profile.mean()):
         return 0.0, 0.0
     ac = _autocorr(profile)
@@ -279,6 +280,14 @@ def _period_from_profile(profile: np.ndarray, prior: float) -> tuple[float, floa
     return best_p, float(np.clip(score[i] / 0.3, 0.0, 1.0))
 
 
+def _minor_support(profile: np.ndarray, pitch: float) -> float:
+    """Evidence for lines every ``pitch`` px (within 3 %) in a profile, without the 5 mm test."""
+    if profile.size < 12 * pitch or not np.any(profile - profile.mean()):
+        return 0.0
+    periods = np.arange(0.97 * pitch, 1.03 * pitch, 0.02)
+    return float(_robust_contrast(_autocorr(profile), periods).max())
+
+
 def estimate_pitch_xy(grid: np.ndarray, prior: float) -> tuple[float, float, float, float]:
     """Grid pitch along x (from the vertical lines) and along y (from the horizontal lines).
 
@@ -286,8 +295,20 @@ def estimate_pitch_xy(grid: np.ndarray, prior: float) -> tuple[float, float, flo
         (px per mm along x, confidence, px per mm along y, confidence); a pitch is 0.0 where
         that direction shows no grid.
     """
-    px, cx = _period_from_profile(grid.mean(axis=0), prior)
-    py, cy = _period_from_profile(grid.mean(axis=1), prior)
+    along_x, along_y = grid.mean(axis=0), grid.mean(axis=1)
+    px, cx = _period_from_profile(along_x, prior)
+    py, cy = _period_from_profile(along_y, prior)
+    if px > 0 and py > 0 and abs(px - py) > 0.04 * min(px, py):
+        # The grid is square (the page was straightened and its aspect set before this), so
+        # the two directions should agree. When they do not, trust the pitch whose 1 mm lines
+        # show in both directions: the other one came from something else that repeats -- the
+        # beats of a blue trace, whose ink is light enough to pass for grid, echo its 5 mm test.
+        x_ok = _minor_support(along_x, px) > 0.02 and _minor_support(along_y, px) > 0.02
+        y_ok = _minor_support(along_x, py) > 0.02 and _minor_support(along_y, py) > 0.02
+        if y_ok and not x_ok:
+            px, cx = _period_from_profile(along_x, py, 0.97, 1.03)
+        elif x_ok and not y_ok:
+            py, cy = _period_from_profile(along_y, px, 0.97, 1.03)
     return px, cx, py, cy
 
 
