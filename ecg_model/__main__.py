@@ -294,7 +294,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         img_size=_parse_img_size(args.img_size),
         batch_size=args.batch_size, learning_rate=args.lr, num_epochs=args.epochs, device=args.device,
         out=out, resume=args.resume, group_regex=args.group_regex, seed=args.seed, patience=args.patience,
-        photo_aug=args.photo_aug, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        photo_aug=args.photo_aug, retemplate_aug=args.retemplate_aug, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         cache_dir=args.cache_dir, workers=args.workers, model=model, max_train_batches=args.max_batches,
         synth=args.synth, synth_source=args.synth_source, ptbxl=args.ptbxl,
     )
@@ -385,6 +385,8 @@ def build_parser() -> Parser:
     p.add_argument("--progress", help="JSON-lines progress file (default: beside --out)")
     p.add_argument("--group-regex", help="regex on file names whose match keeps a group on one side of the split")
     p.add_argument("--photo-aug", type=int, default=1, help="simulated phone photos per training image (default 1)")
+    p.add_argument("--retemplate-aug", type=int, default=0,
+                   help="copies of each real training printout redrawn on random other templates (default 0)")
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--test-fraction", type=float, default=0.25)
     p.add_argument("--seed", type=int, default=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -60,6 +60,21 @@ def guided_backprop(model: ECGNet, x: np.ndarray, target_label: int) -> np.ndarr
     return np.abs(np.asarray(grad, np.float32)[..., 0])
 
 
+class _DecidedTarget:
+    """A Grad-CAM target whose class (1 risky, 0 normal) is decided from the logit of the very
+    forward pass being explained, so that one pass both scores the image and is explained."""
+
+    def __init__(self, decide: Callable[[float], int]) -> None:
+        self.decide = decide
+        self.label: int | None = None
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        z = output.reshape(-1)[0]
+        if self.label is None:
+            self.label = int(self.decide(float(z.detach())))
+        return z if self.label == 1 else -z
+
+
 def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "gradcam",
                 lock: threading.Lock | None = None) -> np.ndarray:
     """Saliency for ``target_label`` (1 risky, 0 normal) on one input, in [0, 1].
@@ -73,6 +88,18 @@ def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "
     Returns:
         H x W float32 map at the input's size.
     """
+    return _cam(model, x, lambda _z: int(target_label), method, lock)[0]
+
+
+def explain_decided(model: ECGNet, x: np.ndarray, decide: Callable[[float], int], method: str = "gradcam",
+                    lock: threading.Lock | None = None) -> tuple[np.ndarray, float, int]:
+    """Saliency for the class ``decide(logit)`` picks, from one forward pass that also gives the
+    logit: (map, logit, label). Saves the separate scoring pass ``compute_cam`` needs beside it."""
+    return _cam(model, x, decide, method, lock)
+
+
+def _cam(model: ECGNet, x: np.ndarray, decide: Callable[[float], int], method: str,
+         lock: threading.Lock | None) -> tuple[np.ndarray, float, int]:
     if method not in CAM_METHODS:
         raise ValueError(f"unknown saliency method {method!r}; choose one of {sorted(CAM_METHODS)}")
     if x.ndim != 2:
@@ -81,30 +108,34 @@ def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "
     tensor = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None].to(device)
     # cuDNN cannot run an LSTM backward pass in eval mode; the CAM needs that backward pass.
     cudnn_off = torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else nullcontext()
-    BinaryClassifierOutputTarget = import_grad_cam().utils.model_targets.BinaryClassifierOutputTarget  # noqa: N806
-
     cam_class = _cam_class(method)
+    target = _DecidedTarget(decide)
     grayscale = None
+    logit = float("nan")
     with (lock or nullcontext()), cudnn_off:
         was_training = model.training
         with cam_class(model=model, target_layers=[model.last_conv]) as cam:
-            grayscale = cam(input_tensor=tensor, targets=[BinaryClassifierOutputTarget(int(target_label))])
+            grayscale = cam(input_tensor=tensor, targets=[target])
+            if getattr(cam, "outputs", None) is not None:
+                logit = float(cam.outputs.detach().reshape(-1)[0])
         model.train(was_training)
         model.zero_grad(set_to_none=True)
     if grayscale is None:
         # BaseCAM.__exit__ swallows IndexError; surface it instead of returning nothing.
         raise RuntimeError(f"{method} produced no saliency map for an input of shape {x.shape}")
+    # Methods without gradients (EigenCAM) never ask the target; decide from the logit now.
+    label = target.label if target.label is not None else int(decide(logit))
     out = np.asarray(grayscale[0], dtype=np.float32)
     if out.shape != x.shape:
         out = cv2.resize(out, (x.shape[1], x.shape[0]), interpolation=cv2.INTER_LINEAR)
     if method == "guided-gradcam":
-        fine = guided_backprop(model, x, target_label) * out
+        fine = guided_backprop(model, x, label) * out
         # A light blur makes single-pixel evidence visible; the 99.5th percentile sets the
         # scale so that one extreme pixel does not wash the rest out.
         fine = cv2.GaussianBlur(fine, (0, 0), 1.0)
         top = float(np.percentile(fine, 99.5))
         out = fine / top if top > 0 else fine
-    return np.nan_to_num(np.clip(out, 0.0, 1.0))
+    return np.nan_to_num(np.clip(out, 0.0, 1.0)), logit, label
 
 
 def colorize(cam: np.ndarray, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:

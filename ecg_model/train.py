@@ -8,6 +8,7 @@ evaluated; a failed or cancelled run leaves any existing file untouched.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -59,6 +60,7 @@ class TrainConfig:
     group_regex: str | None = None
     patience: int = 10
     photo_aug: int = 1  # simulated phone photos per training image
+    retemplate_aug: int = 0  # copies of each real training printout on random other templates
     # A teaching tool should rarely call an infarct normal; 0.95 on a small validation split
     # also leaves a margin, since the threshold sits at the edge of the positives it saw.
     sensitivity_target: float = 0.95
@@ -135,6 +137,12 @@ def describe_device(device: torch.device) -> str:
 
 # ----------------------------------------------------------------------------- inputs
 
+def _key_seed(key: str) -> int:
+    """A seed from the whole cache key: copies k = 0, 1, ... of one image differ (a seed from
+    the key's first characters, its image hash, once made every copy the same)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
+
+
 def _photo_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
     """One simulated phone photo of a printout, cleaned by the app's own pipeline."""
     from .errors import ECGImageError
@@ -142,8 +150,7 @@ def _photo_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np
     from .io import load_image
     from .synth.photo import random_photo_params, simulate_photo
 
-    seed = int(key[:8], 16)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_key_seed(key))
     try:
         page = load_image(path).rgb
         h, w = page.shape[:2]
@@ -158,11 +165,46 @@ def _photo_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np
     return {"x": result.model_input.astype(np.float16), "reason": np.array("")}
 
 
+def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The printout's traces on a random other template (grid, margins, text, ink, paper), as a
+    heavier or lighter pen might draw them, cleaned again by the app's own pipeline: the risk
+    must follow the traces, not the paper or the pen (benchmarks/template_shift.py)."""
+    import cv2
+
+    from .errors import ECGImageError
+    from .imaging import PipelineConfig, run_pipeline
+    from .io import load_image
+    from .synth.retemplate import random_template, retemplate
+
+    rng = np.random.default_rng(_key_seed(key))
+    try:
+        first = run_pipeline(load_image(path), PipelineConfig(*input_hw), keep_stages=False, keep_maps=True)
+        if first.model_input is None or first.px_per_mm is None or not first.gate.ok:
+            raise ValueError(first.gate.message or "no grid pitch")
+        mask, ink = first.ink_mask, first.ink_soft
+        pen = rng.random()
+        if pen < 0.35:  # the printer's own strokes
+            pass
+        elif pen < 0.7:  # solid strokes from the mask
+            ink = None
+        else:  # a bolder pen
+            mask, ink = cv2.dilate(mask, np.ones((2, 2), np.uint8)), None
+        page = retemplate(mask, first.crop_box, first.px_per_mm, random_template(rng), ink=ink)
+        result = run_pipeline(page, PipelineConfig(*input_hw), keep_stages=False)
+    except (ECGImageError, ValueError) as exc:
+        return {"x": np.zeros((0,), np.float16), "reason": np.array(str(exc))}
+    if result.model_input is None or not result.gate.ok:
+        return {"x": np.zeros((0,), np.float16), "reason": np.array(result.gate.message)}
+    return {"x": result.model_input.astype(np.float16), "reason": np.array("")}
+
+
 def _cached_job(args: tuple[str, str, str, str, tuple[int, int]]) -> dict[str, np.ndarray]:
     kind, path, key, cache_dir, input_hw = args
     cache = InputCache(cache_dir, f"p{PIPELINE_VERSION}_{input_hw[0]}x{input_hw[1]}")
     if kind == "print":
         return cache.get_or_make(key, lambda: preprocess_record(path, input_hw))
+    if kind == "retemplate":
+        return cache.get_or_make(key, lambda: _retemplated_input(path, key, input_hw))
     return cache.get_or_make(key, lambda: _photo_input(path, key, input_hw))
 
 
@@ -398,6 +440,15 @@ def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch
     train_y = [labels[i] for i in split["train"]]
     # Images to photograph: the training printouts, then any synthetic ones (training only).
     photo_sources: list[tuple[str, str, int]] = [(records[i].path, records[i].sha1, labels[i]) for i in split["train"]]
+    if cfg.retemplate_aug > 0:
+        jobs = [("retemplate", path, f"{sha1[:16]}rt{k}") for path, sha1, _ in photo_sources
+                for k in range(cfg.retemplate_aug)]
+        copies = _prepare(jobs, cfg, progress, "re-templated printouts", ctx)
+        copy_y = [y for _, _, y in photo_sources for _ in range(cfg.retemplate_aug)]
+        kept = [(res["x"], y) for res, y in zip(copies, copy_y) if res["x"].size]
+        train_x += [x for x, _ in kept]
+        train_y += [y for _, y in kept]
+        progress("retemplated", message=f"{len(kept)} re-templated copies of the training printouts added", n=len(kept))
     if cfg.synth > 0:
         synth_records = _synthetic_records(cfg, progress, ctx)
         synth_prep = _prepare([("print", r.path, r.sha1) for r in synth_records], cfg, progress,
@@ -411,9 +462,9 @@ def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch
     val_photos: list[np.ndarray] = []
     val_photo_y: list[int] = []
     if cfg.photo_aug > 0:
-        jobs = [("photo", path, f"{sha1[:16]}ph{k}") for path, sha1, _ in photo_sources for k in range(cfg.photo_aug)]
+        jobs = [("photo", path, f"{sha1[:16]}photo{k}") for path, sha1, _ in photo_sources for k in range(cfg.photo_aug)]
         # One photo of each validation printout: harder held-out data to fit the calibration on.
-        jobs += [("photo", records[i].path, f"{records[i].sha1[:16]}ph0") for i in split["val"]]
+        jobs += [("photo", records[i].path, f"{records[i].sha1[:16]}photo0") for i in split["val"]]
         photos = _prepare(jobs, cfg, progress, "simulated photos", ctx)
         n_train_photos = len(photo_sources) * cfg.photo_aug
         for res, label in zip(photos[:n_train_photos], [y for _, _, y in photo_sources for _ in range(cfg.photo_aug)]):

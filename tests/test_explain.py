@@ -139,3 +139,21 @@ def test_saliency_sanity_checks_with_the_default_weights():
     for method in ("gradcam", "guided-gradcam"):
         assert s["territory_hit_rate"][method] > 0.5, (method, s["territory_hit_rate"])
         assert s["randomisation_rank_corr_median"][method] < 0.5
+
+
+def test_one_pass_scores_and_explains_as_the_two_separate_calls_do(tiny_weights, risky_printout):
+    """``Predictor.risk_and_cam`` takes the risk from Grad-CAM's own forward pass: the same risk,
+    band and map as ``risk_of`` followed by ``compute_cam`` for the class that risk gives."""
+    from ecg_model.imaging import run_pipeline
+    from ecg_model.predict import Predictor
+
+    predictor = Predictor(tiny_weights)
+    x = run_pipeline(risky_printout[0].rgb, predictor.pipeline_config, keep_stages=False).model_input
+    risk, logit, band = predictor.risk_of(x)
+    cam = compute_cam(predictor.model, x, int(risk >= predictor.threshold), lock=predictor.lock)
+    risk2, logit2, band2, cam2 = predictor.risk_and_cam(x)
+    assert risk2 == pytest.approx(risk, abs=1e-5)
+    assert logit2 == pytest.approx(logit, abs=1e-4)
+    assert band2 == pytest.approx(band, abs=1e-5)
+    assert np.allclose(cam2, cam, atol=1e-4)
+    assert predictor.label_of(logit2) == int(risk2 >= predictor.threshold)

@@ -35,9 +35,9 @@ def test_retemplate_keeps_the_traces_and_their_scale(risky_printout):
 
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no default weights")
 def test_default_weights_give_nearly_the_same_risk_on_other_templates(risky_printout, normal_printout):
-    """Synthetic printouts lie outside the real training set, and re-drawing the strokes from the
-    trace mask changes their weight a little, so this allows more than the real-printout benchmark
-    measures (benchmarks/template_shift.py: mean change 0.011-0.015 on 89 test printouts)."""
+    """Synthetic printouts lie outside the real training set, and re-drawing the strokes solid from
+    the trace mask makes them heavier, so this allows more than the real-printout benchmark
+    measures (benchmarks/template_shift.py on the test printouts, see the README)."""
     from ecg_model.io import from_array
     from ecg_model.predict import Predictor
     from ecg_model.synth import example_printout

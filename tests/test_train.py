@@ -109,3 +109,25 @@ def test_gradcam_on_cuda_matches_the_cpu():
         a, b = compute_cam(cpu_model, x, 1, method), compute_cam(gpu_model, x, 1, method)
         assert b.shape == x.shape and b.std() > 0.01, method
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99, method
+
+
+def test_augmented_copies_of_one_printout_differ(risky_png):
+    """Each simulated photo and each re-templated copy of a printout is its own draw (the seed
+    once came from the image hash alone, so "two photos of each" were one photo twice)."""
+    import numpy as np
+
+    from ecg_model.train import _photo_input, _retemplated_input
+    from ecg_model.imaging import PipelineConfig, run_pipeline
+    from ecg_model.io import load_image
+
+    sha = "0123456789abcdef"
+    original = run_pipeline(load_image(str(risky_png)), PipelineConfig(256, 512), keep_stages=False).model_input
+    for make, tag in ((_photo_input, "photo"), (_retemplated_input, "rt")):
+        a = make(str(risky_png), f"{sha}{tag}0", (256, 512))["x"].astype(np.float32)
+        b = make(str(risky_png), f"{sha}{tag}1", (256, 512))["x"].astype(np.float32)
+        again = make(str(risky_png), f"{sha}{tag}0", (256, 512))["x"].astype(np.float32)
+        assert a.shape == b.shape == (256, 512), tag
+        assert np.array_equal(a, again), tag  # the same key gives the same copy
+        assert float(np.abs(a - b).mean()) > 0.003, tag
+        # Still the same traces: a copy is much closer to its printout than to an empty page.
+        assert float(np.abs(a - original).mean()) < 0.5 * float(original.mean()) + 0.02, tag

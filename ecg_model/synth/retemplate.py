@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .paper import PaperStyle, grid_image
+from .paper import GRID_COLOURS, PaperStyle, grid_image
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,32 @@ def retemplate(trace_mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm
         cv2.putText(out, template.footer, (ml, h - int(mb / 3)), cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30),
                     thick, cv2.LINE_AA)
     return out
+
+
+_INKS = ((20, 20, 20), (45, 45, 45), (10, 10, 70), (35, 45, 140), (20, 60, 30), (60, 25, 25))
+_PAPERS = ((255, 255, 255), (252, 248, 236), (246, 246, 242), (255, 250, 245))
+_WORDS = ("ECG", "12-lead", "rest", "Ward", "Clinic", "Hospital", "Cardiology", "ID", "Age", "Sex", "Vent rate",
+          "PR", "QRS", "QT/QTc", "bpm", "ms", "Unconfirmed", "Sinus rhythm", "25 mm/s", "10 mm/mV", "Filter",
+          "0.05-150 Hz", "Room", "Bed", "Dr.", "Report", "Normal ECG", "Technician", "Device")
+
+
+def random_template(rng: np.random.Generator) -> Template:
+    """A template drawn at random (for training; the benchmark's fixed ``TEMPLATES`` are not
+    among them): grid colour and dots, margins, 0-4 header lines and a footer of made-up text,
+    ink and paper colour."""
+
+    def line() -> str:
+        n = int(rng.integers(2, 7))
+        return "  ".join(str(w) + (f" {int(rng.integers(0, 999))}" if rng.random() < 0.4 else "")
+                         for w in rng.choice(_WORDS, n))
+
+    grid = str(rng.choice(list(GRID_COLOURS)))
+    margins = (float(rng.uniform(4, 28)), float(rng.uniform(6, 50)), float(rng.uniform(4, 25)), float(rng.uniform(6, 28)))
+    return Template(
+        name="random", grid=grid, margins_mm=margins,
+        header=tuple(line() for _ in range(int(rng.integers(0, 5)))),
+        footer=line() if rng.random() < 0.6 else "",
+        ink_rgb=tuple(int(v) for v in _INKS[int(rng.integers(len(_INKS)))]),
+        paper_rgb=tuple(int(v) for v in _PAPERS[int(rng.integers(len(_PAPERS)))]),
+        dotted_minor=bool(rng.random() < 0.25),
+    )
