@@ -36,12 +36,12 @@ def disclaimer() -> None:
     st.caption(f"⚠️ {NOT_A_DEVICE}")
 
 
-@st.cache_resource(show_spinner="Loading the model and Grad-CAM (the app's first visitor waits a few seconds)…")
+@st.cache_resource(show_spinner="Loading the model and Grad-CAM…")
 def _load_predictor(path: str, mtime: float) -> Predictor:  # noqa: ARG001 - mtime keys the cache
     predictor = Predictor(path)
-    # Warm up before the uploader is offered: importing grad-cam alone takes ~4 s of CPU, and done
-    # in a background thread it also starved the server's own loop, so an upload made meanwhile
-    # waited 7-10 s (measured in the browser test). Now the page says it is loading instead.
+    # Warm up before the uploader is offered, not behind it: a warm-up in a background thread
+    # once left the first upload waiting 7-10 s (browser test). The libraries are normally
+    # imported already (app.py starts that with the server); this adds the first passes.
     try:
         predictor.warm_up()
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first analysis
