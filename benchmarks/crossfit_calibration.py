@@ -56,14 +56,16 @@ def main() -> int:
     ap.add_argument("--cache-dir", help="cleaned-input cache (default: the run's); a new folder recomputes the "
                     "inputs with the current pipeline")
     args = ap.parse_args()
-    logits, labels, _, _, ckpt, _ = heldout_logits(args.weights, args.data_root, args.cache_dir)
-    # Photos and printouts pair up only if the gate kept both; keep the pairs.
-    n = min(len(labels["val"]), len(labels["photo"]))
-    if len(labels["val"]) != len(labels["photo"]):
-        print("some photos were refused by the gate; pairing by position is not safe", file=sys.stderr)
-        return 2
-    val_l, val_y = np.asarray(logits["val"])[:n], np.asarray(labels["val"])[:n]
-    ph_l, ph_y = np.asarray(logits["photo"])[:n], np.asarray(labels["photo"])[:n]
+    logits, labels, _, _, ckpt, _, kept = heldout_logits(args.weights, args.data_root, args.cache_dir)
+    # A printout and its photo stay in one fold: keep the pairs where the gate kept both.
+    pairs = sorted(set(kept["val"]) & set(kept["photo"]))
+    at_val = {j: i for i, j in enumerate(kept["val"])}
+    at_photo = {j: i for i, j in enumerate(kept["photo"])}
+    n = len(pairs)
+    val_l = np.asarray(logits["val"])[[at_val[j] for j in pairs]]
+    val_y = np.asarray(labels["val"])[[at_val[j] for j in pairs]]
+    ph_l = np.asarray(logits["photo"])[[at_photo[j] for j in pairs]]
+    ph_y = np.asarray(labels["photo"])[[at_photo[j] for j in pairs]]
     eces, eces_photo = [], []
     for r in range(args.repeats):
         p_val, p_photo = crossfit_probabilities(val_l, val_y, ph_l, ph_y, args.k, seed=r)

@@ -22,12 +22,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None) -> tuple[dict, dict, dict, Any, dict, Any]:
+def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None
+                   ) -> tuple[dict, dict, dict, Any, dict, Any, dict]:
     """The run's own held-out inputs through its network: logits, labels and folders for
-    "val" (printouts), "photo" (one simulated photo of each) and "test".
+    "val" (printouts), "photo" (one simulated photo of each, as training made it) and "test".
 
     Returns:
-        (logits, labels, folders, model, checkpoint, TrainConfig).
+        (logits, labels, folders, model, checkpoint, TrainConfig, kept): ``kept[part]`` lists the
+        positions in the split of the images the gate kept (a photo may be refused).
 
     Raises:
         SystemExit: when files of the run's split are missing under ``data_root``.
@@ -51,18 +53,18 @@ def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None) -
         raise SystemExit(f"{len(missing)} files of the run's split are not under {data_root}: {missing[:5]}")
     val = [by_name[n] for n in split["val"]]
     test = [by_name[n] for n in split["test"]]
-    jobs = ([("print", r.path, r.sha1) for r in val] + [("photo", r.path, f"{r.sha1[:16]}ph0") for r in val]
+    jobs = ([("print", r.path, r.sha1) for r in val] + [("photo", r.path, f"{r.sha1[:16]}photo0") for r in val]
             + [("print", r.path, r.sha1) for r in test])
     res = prepare_inputs(jobs, cfg, Progress(None), "held-out inputs")
     nv = len(val)
     parts = {"val": (res[:nv], val), "photo": (res[nv:2 * nv], val), "test": (res[2 * nv:], test)}
-    logits, labels, folders = {}, {}, {}
+    logits, labels, folders, kept = {}, {}, {}, {}
     for k, (rs, recs) in parts.items():
-        keep = [i for i, r in enumerate(rs) if r["x"].size]
+        keep = kept[k] = [i for i, r in enumerate(rs) if r["x"].size]
         logits[k] = predict_logits(model, [rs[i]["x"].astype(np.float32) for i in keep], torch.device("cpu"))
         labels[k] = [recs[i].label for i in keep]
         folders[k] = [recs[i].folder for i in keep]
-    return logits, labels, folders, model, ckpt, cfg
+    return logits, labels, folders, model, ckpt, cfg, kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data_root")
     ap.add_argument("--out", help="where to write (default: replace the weights file)")
     args = ap.parse_args(argv)
-    logits, labels, folders, _, ckpt, cfg = heldout_logits(args.weights, args.data_root)
+    logits, labels, folders, _, ckpt, cfg, _ = heldout_logits(args.weights, args.data_root)
     training = ckpt["training"]
     cal = calibrate_and_summarise(logits["val"], labels["val"], logits["photo"], labels["photo"], logits["test"],
                                   labels["test"], folders["val"], folders["test"], cfg.sensitivity_target)
