@@ -40,6 +40,7 @@ class JobSettings:
     learning_rate: float = 2e-3  # LEARNING_RATE
     num_epochs: int = 30  # NUM_EPOCHS
     photo_aug: int = 1
+    retemplate_aug: int = 0
     device: str = "auto"
     seed: int = 0
     extra_args: list[str] = field(default_factory=list)
@@ -51,6 +52,7 @@ class JobSettings:
             "--img-size", f"{self.img_size[0]}x{self.img_size[1]}",
             "--batch-size", str(self.batch_size), "--lr", repr(float(self.learning_rate)),
             "--epochs", str(self.num_epochs), "--photo-aug", str(self.photo_aug),
+            "--retemplate-aug", str(self.retemplate_aug),
             "--device", self.device, "--seed", str(self.seed),
             "--out", str(run_dir / "model.pt"), "--progress", str(run_dir / "progress.jsonl"),
             # The cleaned-input cache beside the runs: the app writes under runs/ and weights/ only.
@@ -190,7 +192,8 @@ def resume(run: RunInfo) -> RunInfo:
     s = dict(run.settings)
     settings = JobSettings(ecg_root=s["ecg_root"], class_to_idx=s["class_to_idx"], img_size=tuple(s["img_size"]),
                            batch_size=s["batch_size"], learning_rate=s["learning_rate"], num_epochs=s["num_epochs"],
-                           photo_aug=s.get("photo_aug", 1), device=s.get("device", "auto"), seed=s.get("seed", 0),
+                           photo_aug=s.get("photo_aug", 1), retemplate_aug=s.get("retemplate_aug", 0),
+                           device=s.get("device", "auto"), seed=s.get("seed", 0),
                            extra_args=["--resume", str(last)])
     return launch(settings, run.path.parent)
 

@@ -75,7 +75,11 @@ with st.expander("Start a new run", expanded=not jobs.list_runs()):
         batch = c2.number_input("BATCH_SIZE", 2, 256, 32)
         lr = c3.number_input("LEARNING_RATE", 1e-5, 1e-1, 2e-3, format="%.5f")
         epochs = c4.number_input("NUM_EPOCHS", 1, 500, 30)
-        photo_aug = st.slider("Simulated phone photos per training image", 0, 3, 1)
+        a1, a2 = st.columns(2)
+        photo_aug = a1.slider("Simulated phone photos per training image", 0, 3, 1)
+        retemplate_aug = a2.slider("Copies of each training printout on other templates", 0, 3, 0,
+                                   help="Other grid colours, margins, header text, inks and pens: the model learns "
+                                        "to follow the traces, not the paper.")
         if st.button("Start training", type="primary", disabled=info is None or len(info.get("labels", {})) < 2):
             h, w = (int(v) for v in img_size.split("x"))
             try:
@@ -85,7 +89,8 @@ with st.expander("Start a new run", expanded=not jobs.list_runs()):
             else:
                 run = jobs.launch(jobs.JobSettings(ecg_root=str(root), class_to_idx=parse_class_map(class_map_text),
                                                    img_size=(h, w), batch_size=int(batch), learning_rate=float(lr),
-                                                   num_epochs=int(epochs), photo_aug=int(photo_aug)))
+                                                   num_epochs=int(epochs), photo_aug=int(photo_aug),
+                                                   retemplate_aug=int(retemplate_aug)))
                 st.session_state["train_run"] = run.run_id
                 st.success(f"Started run {run.run_id}.")
 

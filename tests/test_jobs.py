@@ -23,7 +23,7 @@ def _wait(run_dir: Path, statuses: set[str], timeout: float) -> jobs.RunInfo:
 
 def _settings(dataset: Path, epochs: int) -> jobs.JobSettings:
     return jobs.JobSettings(ecg_root=str(dataset), class_to_idx={"normal": 0, "risky": 1}, batch_size=4,
-                            num_epochs=epochs, photo_aug=0, device="cpu",
+                            num_epochs=epochs, photo_aug=0, retemplate_aug=1, device="cpu",
                             extra_args=["--val-fraction", "0.25", "--test-fraction", "0.25"])
 
 
@@ -35,6 +35,9 @@ def test_job_runs_cancels_resumes_and_promotes(synth_dataset, tmp_path):
     done = _wait(run.path, {"done", "failed", "interrupted"}, 300)
     assert done.status == "done", (done.path / "log.txt").read_text()[-2000:]
     assert done.weights is not None
+    # Each training printout was also redrawn on another template and trained on.
+    retemplated = [e for e in done.events if e.get("event") == "retemplated"]
+    assert retemplated and retemplated[0]["n"] >= 1
     load_model(done.weights)
     assert [r.run_id for r in jobs.list_runs(runs_dir)] == [run.run_id]
 
