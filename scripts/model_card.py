@@ -25,8 +25,10 @@ from ecg_model.weights import DEFAULT_WEIGHTS
 
 DATA_TEXT = ("355 distinct real 12-lead printouts from the Mendeley \"ECG Images dataset of Cardiac Patients\" "
              "(Khan and Hussain, doi:10.17632/gwbz3fsgp8.2, CC BY 4.0), one ECG machine and print template; "
-             "normal = Normal (99), risky = MI (19), History_MI (64) and Abnormal_HB (173). Each training "
-             "printout was also turned into {photos} simulated phone photo(s) (ecg_model.synth) and cleaned by the "
+             "normal = Normal (99), risky = MI (19), History_MI (64) and Abnormal_HB (173). Added to the "
+             "training split only: {synth} synthetic printouts (ecg_model.synth; source: {source}; PTB-XL records, "
+             "Wagner et al., PhysioNet, CC BY 4.0), {retemplate} copies of each real training printout redrawn on "
+             "random other templates, and {photos} simulated phone photo(s) of each printout, all cleaned by the "
              "app's own pipeline.")
 
 
@@ -88,9 +90,11 @@ def main() -> None:
             folders.append(folder)
     photo_summary = summarise(labels, probs, predictor.threshold, folders, n_rejected=rejected)
     photo_summary.pop("reliability", None)
+    train_cfg = predictor.ckpt["training"].get("config", {})
     card = {
         "weights": Path(args.weights).name,
-        "data": DATA_TEXT.format(photos=predictor.ckpt["training"].get("config", {}).get("photo_aug", 1)),
+        "data": DATA_TEXT.format(photos=train_cfg.get("photo_aug", 1), synth=train_cfg.get("synth", 0),
+                                 source=train_cfg.get("synth_source", "sim"), retemplate=train_cfg.get("retemplate_aug", 0)),
         "command": args.command,
         "split": metrics.get("split_sizes"),
         "test": {k: v for k, v in metrics["test"].items() if k != "reliability"},
