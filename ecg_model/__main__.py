@@ -294,7 +294,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         img_size=_parse_img_size(args.img_size),
         batch_size=args.batch_size, learning_rate=args.lr, num_epochs=args.epochs, device=args.device,
         out=out, resume=args.resume, group_regex=args.group_regex, seed=args.seed, patience=args.patience,
-        photo_aug=args.photo_aug, retemplate_aug=args.retemplate_aug, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        photo_aug=args.photo_aug, retemplate_aug=args.retemplate_aug,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         cache_dir=args.cache_dir, workers=args.workers, model=model, max_train_batches=args.max_batches,
         synth=args.synth, synth_source=args.synth_source, ptbxl=args.ptbxl,
     )

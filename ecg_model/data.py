@@ -8,7 +8,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -283,15 +283,22 @@ class InputCache:
         return arrays
 
 
-def preprocess_record(path: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-    """Load and clean one file into its model input; a refused image gives an empty array."""
+def refused_entry(reason: str) -> dict[str, np.ndarray]:
+    """The cache entry of an image the pipeline could not use: an empty input and the reason."""
+    return {"x": np.zeros((0,), np.float16), "reason": np.array(reason)}
+
+
+def input_entry(image: Any, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Clean one image (a path, a ``LoadedImage`` or an RGB array) into its cache entry: the
+    model input, or an empty array and the reason the image was refused."""
     from .imaging import PipelineConfig, run_pipeline
     from .io import load_image
 
     try:
-        result = run_pipeline(load_image(path), PipelineConfig(*input_hw), keep_stages=False)
-    except ECGImageError as exc:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(str(exc))}
+        loaded = load_image(image) if isinstance(image, (str, Path)) else image
+        result = run_pipeline(loaded, PipelineConfig(*input_hw), keep_stages=False)
+    except (ECGImageError, ValueError) as exc:
+        return refused_entry(str(exc))
     if result.model_input is None or not result.gate.ok:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(result.gate.message)}
+        return refused_entry(result.gate.message)
     return {"x": result.model_input.astype(np.float16), "reason": np.array("")}

@@ -88,18 +88,13 @@ def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "
     Returns:
         H x W float32 map at the input's size.
     """
-    return _cam(model, x, lambda _z: int(target_label), method, lock)[0]
+    return explain_decided(model, x, lambda _z: int(target_label), method, lock)[0]
 
 
 def explain_decided(model: ECGNet, x: np.ndarray, decide: Callable[[float], int], method: str = "gradcam",
                     lock: threading.Lock | None = None) -> tuple[np.ndarray, float, int]:
     """Saliency for the class ``decide(logit)`` picks, from one forward pass that also gives the
     logit: (map, logit, label). Saves the separate scoring pass ``compute_cam`` needs beside it."""
-    return _cam(model, x, decide, method, lock)
-
-
-def _cam(model: ECGNet, x: np.ndarray, decide: Callable[[float], int], method: str,
-         lock: threading.Lock | None) -> tuple[np.ndarray, float, int]:
     if method not in CAM_METHODS:
         raise ValueError(f"unknown saliency method {method!r}; choose one of {sorted(CAM_METHODS)}")
     if x.ndim != 2:

@@ -31,7 +31,7 @@ from .augment import augment_input
 from .calibrate import calibrated_probability, fit_platt
 from .distributed import DistContext, init_distributed, shutdown
 from .data import (DEFAULT_CLASS_MAP, InputCache, ImageRecord, group_ids, near_duplicate_groups,
-                   perceptual_hash, preprocess_record, scan_dataset, stratified_group_split)
+                   input_entry, perceptual_hash, refused_entry, scan_dataset, stratified_group_split)
 from .evaluation import summarise
 from .imaging import PIPELINE_VERSION
 from .imaging.pipeline import WORK_WIDTH
@@ -143,10 +143,14 @@ def _key_seed(key: str) -> int:
     return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)
 
 
+def photo_key(sha1: str, k: int) -> str:
+    """The cache key of simulated photo ``k`` of a printout (training and recalibration share it)."""
+    return f"{sha1[:16]}photo{k}"
+
+
 def _photo_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
     """One simulated phone photo of a printout, cleaned by the app's own pipeline."""
     from .errors import ECGImageError
-    from .imaging import PipelineConfig, run_pipeline
     from .io import load_image
     from .synth.photo import random_photo_params, simulate_photo
 
@@ -155,14 +159,10 @@ def _photo_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np
         page = load_image(path).rgb
         h, w = page.shape[:2]
         frame = (int(w * 1.15) // 2 * 2, int(h * 1.3) // 2 * 2)
-        params = random_photo_params(rng, frame)
-        photo = simulate_photo(page, params)
-        result = run_pipeline(photo.rgb, PipelineConfig(*input_hw), keep_stages=False)
+        photo = simulate_photo(page, random_photo_params(rng, frame))
     except (ECGImageError, ValueError) as exc:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(str(exc))}
-    if result.model_input is None or not result.gate.ok:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(result.gate.message)}
-    return {"x": result.model_input.astype(np.float16), "reason": np.array("")}
+        return refused_entry(str(exc))
+    return input_entry(photo.rgb, input_hw)
 
 
 def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -180,7 +180,7 @@ def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[s
     try:
         first = run_pipeline(load_image(path), PipelineConfig(*input_hw), keep_stages=False, keep_maps=True)
         if first.model_input is None or first.px_per_mm is None or not first.gate.ok:
-            raise ValueError(first.gate.message or "no grid pitch")
+            return refused_entry(first.gate.message or "no grid pitch")
         mask, ink = first.ink_mask, first.ink_soft
         pen = rng.random()
         if pen < 0.35:  # the printer's own strokes
@@ -190,19 +190,16 @@ def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[s
         else:  # a bolder pen
             mask, ink = cv2.dilate(mask, np.ones((2, 2), np.uint8)), None
         page = retemplate(mask, first.crop_box, first.px_per_mm, random_template(rng), ink=ink)
-        result = run_pipeline(page, PipelineConfig(*input_hw), keep_stages=False)
     except (ECGImageError, ValueError) as exc:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(str(exc))}
-    if result.model_input is None or not result.gate.ok:
-        return {"x": np.zeros((0,), np.float16), "reason": np.array(result.gate.message)}
-    return {"x": result.model_input.astype(np.float16), "reason": np.array("")}
+        return refused_entry(str(exc))
+    return input_entry(page, input_hw)
 
 
 def _cached_job(args: tuple[str, str, str, str, tuple[int, int]]) -> dict[str, np.ndarray]:
     kind, path, key, cache_dir, input_hw = args
     cache = InputCache(cache_dir, f"p{PIPELINE_VERSION}_{input_hw[0]}x{input_hw[1]}")
     if kind == "print":
-        return cache.get_or_make(key, lambda: preprocess_record(path, input_hw))
+        return cache.get_or_make(key, lambda: input_entry(path, input_hw))
     if kind == "retemplate":
         return cache.get_or_make(key, lambda: _retemplated_input(path, key, input_hw))
     return cache.get_or_make(key, lambda: _photo_input(path, key, input_hw))
@@ -462,9 +459,9 @@ def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch
     val_photos: list[np.ndarray] = []
     val_photo_y: list[int] = []
     if cfg.photo_aug > 0:
-        jobs = [("photo", path, f"{sha1[:16]}photo{k}") for path, sha1, _ in photo_sources for k in range(cfg.photo_aug)]
+        jobs = [("photo", path, photo_key(sha1, k)) for path, sha1, _ in photo_sources for k in range(cfg.photo_aug)]
         # One photo of each validation printout: harder held-out data to fit the calibration on.
-        jobs += [("photo", records[i].path, f"{records[i].sha1[:16]}photo0") for i in split["val"]]
+        jobs += [("photo", records[i].path, photo_key(records[i].sha1, 0)) for i in split["val"]]
         photos = _prepare(jobs, cfg, progress, "simulated photos", ctx)
         n_train_photos = len(photo_sources) * cfg.photo_aug
         for res, label in zip(photos[:n_train_photos], [y for _, _, y in photo_sources for _ in range(cfg.photo_aug)]):

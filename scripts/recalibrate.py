@@ -35,7 +35,7 @@ def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None
         SystemExit: when files of the run's split are missing under ``data_root``.
     """
     from ecg_model.data import scan_dataset
-    from ecg_model.train import Progress, TrainConfig, predict_logits, prepare_inputs
+    from ecg_model.train import Progress, TrainConfig, photo_key, predict_logits, prepare_inputs
     from ecg_model.weights import load_model
 
     model, ckpt = load_model(weights)
@@ -53,7 +53,7 @@ def heldout_logits(weights: str, data_root: str, cache_dir: str | None = None
         raise SystemExit(f"{len(missing)} files of the run's split are not under {data_root}: {missing[:5]}")
     val = [by_name[n] for n in split["val"]]
     test = [by_name[n] for n in split["test"]]
-    jobs = ([("print", r.path, r.sha1) for r in val] + [("photo", r.path, f"{r.sha1[:16]}photo0") for r in val]
+    jobs = ([("print", r.path, r.sha1) for r in val] + [("photo", r.path, photo_key(r.sha1, 0)) for r in val]
             + [("print", r.path, r.sha1) for r in test])
     res = prepare_inputs(jobs, cfg, Progress(None), "held-out inputs")
     nv = len(val)

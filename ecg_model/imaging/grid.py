@@ -280,12 +280,13 @@ def _period_from_profile(profile: np.ndarray, prior: float, low: float = 0.55,
     return best_p, float(np.clip(score[i] / 0.3, 0.0, 1.0))
 
 
-def _minor_support(profile: np.ndarray, pitch: float) -> float:
-    """Evidence for lines every ``pitch`` px (within 3 %) in a profile, without the 5 mm test."""
-    if profile.size < 12 * pitch or not np.any(profile - profile.mean()):
+def _minor_support(ac: np.ndarray, pitch: float) -> float:
+    """Evidence for lines every ``pitch`` px (within 3 %) in a profile's autocorrelation
+    ``ac``, without the 5 mm test."""
+    if ac.size < 12 * pitch:
         return 0.0
     periods = np.arange(0.97 * pitch, 1.03 * pitch, 0.02)
-    return float(_robust_contrast(_autocorr(profile), periods).max())
+    return float(_robust_contrast(ac, periods).max())
 
 
 def estimate_pitch_xy(grid: np.ndarray, prior: float) -> tuple[float, float, float, float]:
@@ -303,8 +304,9 @@ def estimate_pitch_xy(grid: np.ndarray, prior: float) -> tuple[float, float, flo
         # the two directions should agree. When they do not, trust the pitch whose 1 mm lines
         # show in both directions: the other one came from something else that repeats -- the
         # beats of a blue trace, whose ink is light enough to pass for grid, echo its 5 mm test.
-        x_ok = _minor_support(along_x, px) > 0.02 and _minor_support(along_y, px) > 0.02
-        y_ok = _minor_support(along_x, py) > 0.02 and _minor_support(along_y, py) > 0.02
+        ac_x, ac_y = _autocorr(along_x), _autocorr(along_y)
+        x_ok = _minor_support(ac_x, px) > 0.02 and _minor_support(ac_y, px) > 0.02
+        y_ok = _minor_support(ac_x, py) > 0.02 and _minor_support(ac_y, py) > 0.02
         if y_ok and not x_ok:
             px, cx = _period_from_profile(along_x, py, 0.97, 1.03)
         elif x_ok and not y_ok:
