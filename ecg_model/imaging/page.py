@@ -182,8 +182,13 @@ def detect_page(rgb: np.ndarray) -> PageDetection:
     if not scored or scored[0][0] < 0.9:
         # Lines are searched on a half-size copy first (Hough's cost grows with every edge
         # pixel), and at full detection size only when that finds no clear outline.
+        # The grid, the traces and the text are long straight dark lines too, and on a busy
+        # page they take every place among the strongest Hough lines: a closing wider than
+        # any printed line paints them over with paper first, leaving the page's outline.
+        k = max(5, int(0.011 * max(h, w)) | 1)
+        clean = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
         for scale in ((2.0, 1.0) if max(h, w) > 500 else (1.0,)):
-            img = cv2.resize(gray, (int(w / scale), int(h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else gray
+            img = cv2.resize(clean, (int(w / scale), int(h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else clean
             scored += [(_quad_score(q * scale, grad, lab), q * scale) for q in _edge_quads(img)]
             if max((sq[0] for sq in scored), default=0.0) >= 0.35:
                 break
