@@ -18,6 +18,7 @@ from .errors import ECGImageError, WeightsError
 from .explain import explain_decided
 from .imaging import PIPELINE_VERSION, PipelineConfig, PipelineResult, run_pipeline
 from .io import ImageSource, LoadedImage, load_image
+from .model import fuse_for_inference
 from .weights import DEFAULT_WEIGHTS, load_model
 
 NOT_A_DEVICE = ("Teaching and research tool, not a medical device: this estimate must not be used "
@@ -77,7 +78,10 @@ class Predictor:
     def __init__(self, weights: str | Path | None = None, device: str = "cpu") -> None:
         path = Path(weights) if weights else DEFAULT_WEIGHTS
         self.weights_path = path
-        self.model, self.ckpt = load_model(path)
+        model, self.ckpt = load_model(path)
+        # Scoring and saliency only: batch norms folded into their convolutions (a fifth of
+        # a forward pass less on the CPU, the same outputs).
+        self.model = fuse_for_inference(model)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)

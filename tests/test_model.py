@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +94,30 @@ def test_mismatched_state_dict_is_refused(tmp_path, tiny_weights):
     atomic_torch_save(ckpt, path)
     with pytest.raises(WeightsError, match="do not fit"):
         load_model(path)
+
+
+def test_folded_batch_norms_give_the_same_logits_and_saliency():
+    """The Predictor scores with its batch norms folded into the convolutions: the logits and
+    the Grad-CAM map must be those of the trained network (and the copy no longer has any)."""
+    from ecg_model.explain import compute_cam
+    from ecg_model.model import fuse_for_inference
+
+    torch.manual_seed(0)
+    trained = ECGNet(ModelConfig(channels=(16, 24, 32))).to(memory_format=torch.channels_last)
+    # Batch statistics far from the defaults, as training leaves them.
+    for m in trained.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    trained.eval()
+    folded = fuse_for_inference(copy.deepcopy(trained))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = (torch.rand(3, 1, 256, 512) > 0.95).float()
+    with torch.inference_mode():
+        a, b = trained(x), folded(x)
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    cam_a = compute_cam(trained, x[0, 0].numpy(), 1)
+    cam_b = compute_cam(folded, x[0, 0].numpy(), 1)
+    assert np.abs(cam_a - cam_b).max() < 1e-3
