@@ -9,7 +9,8 @@ prints, 10 log10(sum truth^2 / sum (estimate - truth)^2), no shift in time or le
 an unread sample counted as 0 mV; an image that cannot be digitised scores 0 dB on every lead
 (the Challenge's rule for a missing output). ST: the same J+60 ms measurement on the truth and
 on the digitised signal; a lead counts as right when they are within 0.05 mV, and a lead whose
-truth has a measurable ST but whose estimate has none counts as wrong.
+truth has a measurable ST but whose estimate has none counts as wrong. Both figures come with a 95 %
+bootstrap interval over images (the leads of one image are not independent).
 
     PYTHONPATH=. python benchmarks/bench_digitize.py --n 40 [--ptbxl PATH] [--json OUT] [--real DIR]
 
@@ -82,6 +83,31 @@ def evaluate_folder(folder: Path, records: list[dict]) -> dict:
     return summarise(per_image)
 
 
+def median_ci(per_image: list[dict], n_boot: int = 2000, seed: int = 0) -> list[float] | None:
+    """95 % bootstrap interval of the all-leads median SNR, resampling whole images (the leads
+    of one image are not independent): with 40 images the median moves by a dB or more."""
+    groups = [np.array([v for v in e["snr"].values() if np.isfinite(v)]) for e in per_image]
+    groups = [g for g in groups if g.size]
+    if len(groups) < 5:
+        return None
+    rng = np.random.default_rng(seed)
+    meds = [float(np.median(np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))])))
+            for _ in range(n_boot)]
+    return [round(float(np.percentile(meds, 2.5)), 2), round(float(np.percentile(meds, 97.5)), 2)]
+
+
+def st_ci(per_image: list[dict], n_boot: int = 2000, seed: int = 0) -> list[float] | None:
+    """95 % bootstrap interval of the share of leads whose ST is within tolerance, resampling images."""
+    groups = [[v is not None and v <= ST_TOLERANCE_MV for v in e["st_error_mv"].values()] for e in per_image]
+    groups = [np.array(g, bool) for g in groups if g]
+    if len(groups) < 5:
+        return None
+    rng = np.random.default_rng(seed)
+    shares = [float(np.concatenate([groups[i] for i in rng.integers(0, len(groups), len(groups))]).mean())
+              for _ in range(n_boot)]
+    return [round(float(np.percentile(shares, 2.5)), 3), round(float(np.percentile(shares, 97.5)), 3)]
+
+
 def summarise(per_image: list[dict]) -> dict:
     leads = [v for e in per_image for v in e["snr"].values() if np.isfinite(v)]
     ok = [e for e in per_image if e["ok"]]
@@ -98,12 +124,14 @@ def summarise(per_image: list[dict]) -> dict:
         "digitised": len(ok),
         "refused": [{"path": e["path"], "reason": e["reason"]} for e in per_image if not e["ok"]],
         "snr_db_median_all_leads": round(float(np.median(leads)), 2) if leads else None,
+        "snr_db_median_ci95": median_ci(per_image),
         "snr_db_median_digitised_leads": round(float(np.median(ok_leads)), 2) if ok_leads else None,
         "snr_db_mean_all_leads": round(float(np.mean(leads)), 2) if leads else None,
         "share_leads_below_0db": round(float(np.mean(np.array(leads) < 0)), 3) if leads else None,
         "snr_db_median_by_layout": {k: round(float(np.median(v)), 2) for k, v in sorted(by_layout.items()) if v},
         "st_leads": len(st_all),
         "st_within_0_05_mv": round(len(st_ok) / len(st_all), 3) if st_all else None,
+        "st_within_ci95": st_ci(per_image),
         "st_median_error_mv": round(float(np.median([v for v in st_all if v is not None])), 4)
         if any(v is not None for v in st_all) else None,
         "ms_per_image_median": round(statistics.median(times), 1) if times else None,
@@ -164,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
             report[kind] = evaluate_folder(folder, records)
             r = report[kind]
             print(f"{kind:6s} {r['digitised']}/{r['images']} digitised | SNR median {r['snr_db_median_all_leads']} dB "
+                  f"(95 % CI {r['snr_db_median_ci95']}) "
                   f"(digitised only {r['snr_db_median_digitised_leads']}; by layout {r['snr_db_median_by_layout']}) | "
-                  f"ST within 0.05 mV {r['st_within_0_05_mv']} of {r['st_leads']} leads | "
+                  f"ST within 0.05 mV {r['st_within_0_05_mv']} (95 % CI {r['st_within_ci95']}) of {r['st_leads']} leads | "
                   f"{r['ms_per_image_median']} ms per image ({r['ms_digitize_median']} ms digitising)", flush=True)
     if args.real:
         report["real"] = real_printouts(Path(args.real))
