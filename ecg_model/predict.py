@@ -101,14 +101,21 @@ class Predictor:
     def metrics(self) -> dict[str, Any]:
         return dict(self.ckpt.get("metrics", {}))
 
-    def risk_of(self, x: np.ndarray) -> tuple[float, float, tuple[float, float]]:
-        """(risk, logit, band) for one model input; the band spans the TTA copies."""
-        batch = torch.from_numpy(_tta_variants(x.astype(np.float32)))[:, None].to(self.device)
+    def _logits(self, views: np.ndarray) -> np.ndarray:
+        """The model's logit for each (H, W) input of ``views``, in one batch."""
+        batch = torch.from_numpy(np.ascontiguousarray(views, np.float32))[:, None].to(self.device)
         with self.lock, torch.inference_mode():
             self.model.eval()
-            logits = self.model(batch).float().squeeze(1).cpu().numpy()
-        probs = calibrated_probability(logits, self.temperature, self.bias)
+            return self.model(batch).float().squeeze(1).cpu().numpy()
+
+    def _risk_and_band(self, logits: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+        """(risk, logit, band) from the logits of the input (first) and its TTA copies."""
+        probs = calibrated_probability(np.asarray(logits, np.float32), self.temperature, self.bias)
         return float(probs[0]), float(logits[0]), (float(probs.min()), float(probs.max()))
+
+    def risk_of(self, x: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+        """(risk, logit, band) for one model input; the band spans the TTA copies."""
+        return self._risk_and_band(self._logits(_tta_variants(x.astype(np.float32))))
 
     def label_of(self, logit: float) -> int:
         """1 (risky) when the calibrated probability of ``logit`` reaches the threshold."""
@@ -120,13 +127,9 @@ class Predictor:
         give them, with one forward pass fewer: Grad-CAM's own pass scores the input itself
         (its class is decided from that logit), and only the four shifted copies run beside it."""
         cam, logit, _ = explain_decided(self.model, x, self.label_of, method, self.lock)
-        views = torch.from_numpy(_tta_variants(x.astype(np.float32))[1:])[:, None].to(self.device)
-        with self.lock, torch.inference_mode():
-            self.model.eval()
-            others = self.model(views).float().squeeze(1).cpu().numpy()
-        probs = calibrated_probability(np.concatenate([[logit], others]).astype(np.float32), self.temperature,
-                                       self.bias)
-        return float(probs[0]), float(logit), (float(probs.min()), float(probs.max())), cam
+        others = self._logits(_tta_variants(x.astype(np.float32))[1:])
+        risk, logit, band = self._risk_and_band(np.concatenate([[logit], others]))
+        return risk, logit, band, cam
 
     def warm_up(self) -> None:
         """Do once what the first analysis would otherwise wait for: import grad-cam and run the

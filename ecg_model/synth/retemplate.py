@@ -77,9 +77,9 @@ def retemplate(trace_mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm
     else:
         # A soft pen: anti-aliased edges like a printer's.
         alpha = cv2.GaussianBlur((traces > 0).astype(np.float32), (3, 3), 0.6)[..., None]
-    ink = np.asarray(template.ink_rgb, np.float32)
+    ink_rgb = np.asarray(template.ink_rgb, np.float32)
     region = page[mt:mt + th, ml:ml + tw]
-    page[mt:mt + th, ml:ml + tw] = region * (1 - alpha) + ink * alpha
+    page[mt:mt + th, ml:ml + tw] = region * (1 - alpha) + ink_rgb * alpha
     out = np.clip(page + 0.5, 0, 255).astype(np.uint8)
     text_h = 3.0 * px_per_mm
     scale = cv2.getFontScaleFromHeight(cv2.FONT_HERSHEY_SIMPLEX, max(1, int(text_h)), 1)
