@@ -138,6 +138,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
                 status="ok" if result.gate.ok else "rejected",
                 message="ok" if result.gate.ok else "cannot assess this image: " + result.gate.message,
                 deskew_deg=round(result.deskew_deg, 3),
+                turned_deg=result.turned_deg,
                 paper_corners=result.paper_corners,
                 px_per_mm=None if result.px_per_mm is None else round(result.px_per_mm, 4),
                 layout=result.layout,

@@ -37,6 +37,7 @@ class Analysis:
     risk_band: tuple[float, float] | None = None
     logit: float | None = None
     deskew_deg: float | None = None
+    turned_deg: int = 0  # quarter turns given to the input to stand the page upright
     timings_ms: dict[str, float] = field(default_factory=dict)
     pipeline: PipelineResult | None = None
     loaded: LoadedImage | None = None
@@ -50,6 +51,7 @@ class Analysis:
             "label": self.label,
             "message": self.message,
             "deskew_deg": None if self.deskew_deg is None else round(float(self.deskew_deg), 3) + 0.0,
+            "turned_deg": self.turned_deg,
             "risk_band": None if self.risk_band is None else [round(v, 6) for v in self.risk_band],
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
@@ -180,7 +182,8 @@ class Predictor:
             return Analysis(label, exc.kind, str(exc), timings_ms=timings, loaded=loaded)
         for k, v in result.timings_ms.items():
             timings[k] = v
-        analysis = Analysis(label, "ok", "", deskew_deg=result.deskew_deg, pipeline=result, loaded=loaded)
+        analysis = Analysis(label, "ok", "", deskew_deg=result.deskew_deg, turned_deg=result.turned_deg,
+                            pipeline=result, loaded=loaded)
         if not result.gate.ok or result.model_input is None:
             analysis.status = "rejected"
             analysis.message = "cannot assess this image: " + result.gate.message

@@ -311,7 +311,9 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     if result.flat is None or result.ink_soft is None or result.ink_faint is None:
         raise ValueError("digitize needs the pipeline's maps: run_pipeline(..., keep_maps=True)")
     ppm = float(result.px_per_mm)
-    photo = result.paper_corners is not None or abs(result.deskew_deg) > 0.5
+    # A page read after a quarter or half turn (``turned_deg``) is no photo for that alone.
+    residual = (result.deskew_deg + 45.0) % 90.0 - 45.0
+    photo = result.paper_corners is not None or abs(residual) > 0.5
     mask, soft_map = _with_faint_strokes(result.ink_mask, result.ink_faint, result.crop_box)
     h, w = mask.shape
     rows = LAYOUTS[result.layout]

@@ -16,6 +16,7 @@ from .gate import GateResult, assess
 from .geometry import horizontal_axis_angle, scale_matrix
 from .layout import LayoutResult, detect_layout
 from .grid import any_darkness, combine_pitches, darkness, estimate_pitch_xy, remove_grid
+from .orientation import SIDEWAYS_MARGIN, OrientationEvidence, pulse_counts, row_structure, turn_matrix
 from .page import PageDetection, detect_page, page_size_px, rectify_homography
 from .shading import flatten_illumination
 
@@ -76,6 +77,9 @@ class PipelineResult:
     baselines: tuple[float, ...] = ()  # y of each trace row's baseline, top to bottom (working px)
     trace_span: tuple[int, int] | None = None  # first and last inked column of the traces
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Quarter turns (in degrees, counter-clockwise) the input was given to stand the page
+    # upright before it was read: 0, 90, 180 or 270 (``orientation.py``).
+    turned_deg: int = 0
 
 
 def _draw_quad(rgb: np.ndarray, corners: np.ndarray | None) -> np.ndarray:
@@ -181,7 +185,8 @@ def check_proportions(width: int, height: int) -> None:
 
 
 def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None = None,
-                 keep_stages: bool = True, keep_maps: bool | None = None) -> PipelineResult:
+                 keep_stages: bool = True, keep_maps: bool | None = None,
+                 find_orientation: bool = True) -> PipelineResult:
     """Run every stage on one image.
 
     Args:
@@ -190,6 +195,8 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         keep_stages: False skips the display images (training and batch scoring).
         keep_maps: keep the maps the digitiser reads (``flat``, ``ink_soft``, ``ink_faint``);
             by default with the stages.
+        find_orientation: a page lying sideways or upside down is turned upright and read
+            again (``turned_deg``); an upright page costs the two checks only (a few ms).
     """
     config = config or PipelineConfig()
     maps = keep_stages if keep_maps is None else keep_maps
@@ -200,6 +207,56 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} and {rgb.dtype}")
     check_proportions(rgb.shape[1], rgb.shape[0])
+    result, evidence = _process(rgb, file_scale, config, keep_stages, maps)
+    # Read sideways, a page is processed at the working width across its short side, and some
+    # pages' rows then read only weakly as columns (a 12x1 page's twelve pulses side by side
+    # make a peaked profile of their own): where no layout was found, or the gate refused the
+    # page, a quarter turn is tried too (kept only on the conditions below).
+    quarter = evidence.sideways or result.layout is None or not result.gate.ok
+    if not find_orientation or not (quarter or evidence.upside_down):
+        return result
+    t0 = time.perf_counter()
+    turns = 1 if quarter else 2
+    turned, after = _process(np.ascontiguousarray(np.rot90(rgb, turns)), file_scale, config, keep_stages, maps)
+    if turns == 1 and after.upside_down:
+        turns = 3
+        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 3)), file_scale, config, keep_stages, maps)
+    # Keep the turn only where the turned page reads as upright by the same cues, passes the
+    # gate and shows a known layout: a turn must never be a second chance for an image the
+    # gate refused as it lay (a sideways photo of a scene can pass for two rows of traces).
+    if after.sideways or after.upside_down or \
+            (turns != 2 and after.row_structure <= max(0.0, evidence.row_structure) + SIDEWAYS_MARGIN) or \
+            (turns == 2 and after.pulses_upright <= after.pulses_turned) or \
+            not turned.gate.ok or turned.layout is None:
+        return result
+    _turned_back_to_input(turned, rgb, file_scale, turns, keep_stages)
+    turned.timings_ms["orientation"] = (time.perf_counter() - t0) * 1000.0
+    return turned
+
+
+def _turned_back_to_input(result: PipelineResult, rgb: np.ndarray, file_scale: float, turns: int,
+                          keep_stages: bool) -> None:
+    """Refer a result read off ``np.rot90(rgb, turns)`` to the input as it was given: its
+    corners, the map from working pixels to the file's, the deskew angle and the first stage."""
+    back = turn_matrix(turns, rgb.shape[1], rgb.shape[0])  # turned decoded pixels -> input's
+    to_file = scale_matrix(file_scale)
+    result.work_to_input = to_file @ back @ np.linalg.inv(to_file) @ result.work_to_input
+    corners = None
+    if result.paper_corners is not None:
+        pts = np.asarray(result.paper_corners, np.float64) / file_scale
+        pts = (np.c_[pts, np.ones(len(pts))] @ back.T)[:, :2]
+        corners = pts
+        result.paper_corners = (pts * file_scale).round(2).tolist()
+    centre = (result.work_width / 2.0, result.ink_mask.shape[0] / 2.0)
+    result.deskew_deg = horizontal_axis_angle(result.work_to_input, centre)
+    result.turned_deg = 90 * turns
+    if keep_stages:
+        result.stages = {"input": _draw_quad(rgb, corners), **{k: v for k, v in result.stages.items() if k != "input"}}
+
+
+def _process(rgb: np.ndarray, file_scale: float, config: PipelineConfig, keep_stages: bool,
+             maps: bool) -> tuple[PipelineResult, OrientationEvidence]:
+    """One pass of every stage over the image as it lies, and the orientation cues it read."""
     timings: dict[str, float] = {}
     stages: dict[str, np.ndarray] = {}
     t = time.perf_counter()
@@ -260,6 +317,11 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     layout = detect_layout(ink.mask, region.box, ppm_for_sizes)
     traces, text_share = clean_traces(ink.mask, region.box, layout.baselines, ppm_for_sizes)
     tick("crop")
+    # Pulses on the kept traces (text beside a pulse is gone there) or on all the ink (a pulse
+    # standing apart from the trace area may have been cropped away with the margins).
+    counts = [pulse_counts(m, layout.baselines, layout.span, ppm_for_sizes) for m in (traces, ink.mask)]
+    evidence = OrientationEvidence(row_structure(ink.mask), max(c[0] for c in counts), max(c[1] for c in counts))
+    tick("orientation_check")
     gate = assess(rgb, flat, traces, region, ppm_for_sizes, ppm is not None, text_share, layout.baselines)
     tick("gate")
     model_input = None
@@ -281,12 +343,13 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     corners = None
     if page.corners is not None:
         corners = (page.corners * file_scale).round(2).tolist()
-    return PipelineResult(stages=stages, model_input=model_input, gate=gate, deskew_deg=deskew_deg,
-                          paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
-                          px_per_mm_x=ppm_x,
-                          crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
-                          ink_mask=traces, work_width=out_w, layout=layout.name,
-                          ink_soft=soft if maps else None, flat=flat if maps else None,
-                          ink_faint=ink.faint if maps else None,
-                          lead_boxes=layout.lead_boxes, baselines=layout.baselines,
-                          trace_span=layout.span, timings_ms=timings)
+    result = PipelineResult(stages=stages, model_input=model_input, gate=gate, deskew_deg=deskew_deg,
+                            paper_corners=corners, px_per_mm=ppm, px_per_mm_confidence=ppm_conf,
+                            px_per_mm_x=ppm_x,
+                            crop_box=region.box, work_to_input=work_to_input, page=page, region=region,
+                            ink_mask=traces, work_width=out_w, layout=layout.name,
+                            ink_soft=soft if maps else None, flat=flat if maps else None,
+                            ink_faint=ink.faint if maps else None,
+                            lead_boxes=layout.lead_boxes, baselines=layout.baselines,
+                            trace_span=layout.span, timings_ms=timings)
+    return result, evidence
