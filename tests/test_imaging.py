@@ -67,6 +67,26 @@ def test_corner_order_for_turned_pages():
         shuffled = pts[[2, 0, 3, 1]]
         ordered = order_corners(shuffled)
         assert np.allclose(ordered, pts), deg
+    # Past 90 degrees (a portrait photo of a landscape page) the page may come out upside down
+    # but never mirrored: the corners stay in their cyclic order.
+    for deg in (-150, -100, -91, 91, 100, 150, 180):
+        a = np.radians(-deg)
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        pts = rect @ rot.T + [500, 500]
+        ordered = order_corners(pts[[2, 0, 3, 1]])
+        assert any(np.allclose(ordered, np.roll(pts, s, axis=0)) for s in (0, 2)), deg
+
+    def clockwise_on_screen(q):  # shoelace sum with y down: positive for tl, tr, br, bl
+        return sum(q[i][0] * q[(i + 1) % 4][1] - q[(i + 1) % 4][0] * q[i][1] for i in range(4)) > 0
+
+    # A page photographed in portrait with perspective (this quad was read mirrored before).
+    assert clockwise_on_screen(order_corners(np.array([[1074, 1452], [1078, 160], [102, 136], [168, 1532]], float)))
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        quad = rect * rng.uniform(0.8, 1.2, 2) + rng.normal(0, 15, (4, 2))
+        a = rng.uniform(-np.pi, np.pi)
+        quad = quad @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T + 500
+        assert clockwise_on_screen(order_corners(quad[rng.permutation(4)]))
 
 
 def test_crop_excludes_header_and_keeps_all_leads():

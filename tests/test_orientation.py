@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -31,6 +32,8 @@ def test_the_rule_turns_only_on_clear_evidence():
     # Too few pulses, or nearly as many the right way up: left as it lies.
     assert not OrientationEvidence(0.8, pulses_upright=0, pulses_turned=1).upside_down
     assert not OrientationEvidence(0.8, pulses_upright=2, pulses_turned=4).upside_down
+    assert OrientationEvidence(0.3, pulses_upright=12, pulses_turned=1).pulses_stand
+    assert not OrientationEvidence(0.3, pulses_upright=1, pulses_turned=0).pulses_stand
 
 
 def test_row_structure_tells_rows_from_columns():
@@ -69,6 +72,8 @@ def test_a_turned_printout_is_read_as_upright(risky_printout, k):
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_a_photo_taken_in_portrait_or_upside_down_is_read_upright(photo_sample, k):
+    # Before the fix a page photographed in portrait, turned just past 90 degrees, was read
+    # mirrored (its corners ordered by x); now it is read upright or turned half way round.
     upright = run_pipeline(load_image(photo_sample.encoded), keep_stages=False)
     rgb = load_image(photo_sample.encoded).rgb
     turned = run_pipeline(load_image(encode(np.ascontiguousarray(np.rot90(rgb, k)))), keep_stages=False)
@@ -79,7 +84,8 @@ def test_a_photo_taken_in_portrait_or_upside_down_is_read_upright(photo_sample, 
     assert abs((turned.deskew_deg - (7.0 + 90 * k) + 180) % 360 - 180) < 1.0
     a, b = turned.model_input, upright.model_input
     same = float(np.abs(a - b).mean())
-    assert same < 0.3 * float(np.abs(a - b[::-1, ::-1]).mean())
+    assert same < 0.3 * float(np.abs(a - b[::-1, ::-1]).mean())  # not upside down
+    assert same < 0.3 * float(np.abs(a - b[::-1, :]).mean())  # not mirrored
     # The paper's corners are reported in the file as given.
     corners = np.asarray(turned.paper_corners)
     h, w = np.rot90(rgb, k).shape[:2]
@@ -114,3 +120,52 @@ def test_the_check_can_be_switched_off(risky_printout):
     result = run_pipeline(np.ascontiguousarray(np.rot90(printout.rgb, 2)), keep_stages=False,
                           find_orientation=False)
     assert result.turned_deg == 0
+
+
+def test_a_page_photographed_just_past_a_quarter_turn_is_not_mirrored(risky_printout):
+    from ecg_model.synth import PhotoParams, photograph
+
+    printout, signals, _ = risky_printout
+    params = PhotoParams(rotation_deg=1.5, tilt_x_deg=5.0, tilt_y_deg=-3.0, page_fill=0.75, shading=0.2,
+                         blur_sigma_px=0.5, noise_sigma=2.0, jpeg_quality=90, seed=9)
+    truth = {**printout.truth(), "page_size": [printout.rgb.shape[1], printout.rgb.shape[0]]}
+    rgb = load_image(photograph(printout, signals, params, truth).encoded).rgb
+    upright = run_pipeline(rgb, keep_stages=False)
+    turned = run_pipeline(np.ascontiguousarray(np.rot90(rgb, 1)), keep_stages=False)  # 91.5 degrees
+    assert abs((turned.deskew_deg - 91.5 + 180) % 360 - 180) < 1.0
+    a, b = turned.model_input, upright.model_input
+    assert float(np.abs(a - b).mean()) < 0.3 * float(np.abs(a - b[::-1, :]).mean())
+
+
+def test_an_upside_down_page_digitises_as_the_upright_one(risky_printout):
+    from ecg_model.digitize import digitize
+
+    printout, _, _ = risky_printout
+    upright = digitize(run_pipeline(printout.rgb, keep_stages=False, keep_maps=True)).matrix()
+    turned = digitize(run_pipeline(np.ascontiguousarray(np.rot90(printout.rgb, 2)), keep_stages=False,
+                                   keep_maps=True)).matrix()
+    assert np.isfinite(upright).mean() > 0.3  # 3x4+1: each lead is printed for a quarter of the strip
+    np.testing.assert_allclose(turned, upright, equal_nan=True)
+
+
+def _page_with(strokes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    mask = np.zeros((300, 400), np.uint8)
+    for x0, y0, x1, y1 in strokes:
+        cv2.line(mask, (x0, y0), (x1, y1), 255, 2)
+    return mask
+
+
+def test_a_pulse_is_told_from_a_qrs_complex():
+    from ecg_model.imaging.orientation import _stands_pulse
+
+    ppm, base = 5.0, 200
+    # A 10 mm pulse, 5 mm wide, with its foot, then a trace that dives at once.
+    pulse = _page_with([(20, base, 40, base), (40, base, 40, base - 50), (40, base - 50, 65, base - 50),
+                        (65, base - 50, 65, base), (65, base, 75, base + 10), (75, base + 10, 300, base)])
+    assert _stands_pulse(pulse, 0, 300, base, ppm, None)
+    # A QRS complex as tall: its two strokes meet at a point, there is no flat top.
+    qrs = _page_with([(20, base, 60, base), (60, base, 66, base - 50), (66, base - 50, 72, base),
+                      (72, base, 300, base)])
+    assert not _stands_pulse(qrs, 0, 300, base, ppm, None)
+    # The pulse hanging below the row (the page upside down) does not stand on it.
+    assert not _stands_pulse(np.ascontiguousarray(pulse[::-1]), 0, 300, 299 - base, ppm, None)

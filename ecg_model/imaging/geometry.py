@@ -11,36 +11,20 @@ import numpy as np
 def order_corners(quad: np.ndarray) -> np.ndarray:
     """Order four corners as top-left, top-right, bottom-right, bottom-left of a landscape page.
 
-    ECG printouts are landscape, so the longer pair of opposite edges is taken as top and
-    bottom; of those, the top one is the one further "up" along its own normal. This stays
-    right for any turn between -90 and 90 degrees, unlike sorting by x + y.
+    ECG printouts are landscape, so of the longer pair of opposite edges the higher one (its
+    midpoint nearest the top of the image) is the top. The corners keep their cyclic order
+    round the quadrilateral, so the page is only ever turned, never mirrored: a page turned
+    past 90 degrees comes out upside down (the orientation check stands it up), where picking
+    each corner by its x once mirrored a page photographed in portrait.
     """
     pts = np.asarray(quad, np.float64).reshape(4, 2)
     centre = pts.mean(axis=0)
     ang = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
     pts = pts[np.argsort(ang)]  # cyclic order (clockwise on screen, since y points down)
-    edges = [(pts[i], pts[(i + 1) % 4]) for i in range(4)]
-    lengths = [float(np.linalg.norm(b - a)) for a, b in edges]
+    lengths = [float(np.linalg.norm(pts[(i + 1) % 4] - pts[i])) for i in range(4)]
     long_pair = (0, 2) if lengths[0] + lengths[2] >= lengths[1] + lengths[3] else (1, 3)
-    best = None
-    for idx in long_pair:
-        a, b = edges[idx]
-        if b[0] < a[0] or (b[0] == a[0] and b[1] > a[1]):
-            a, b = b, a
-        d = b - a
-        normal_up = np.array([d[1], -d[0]])
-        height = float(np.dot((a + b) / 2 - centre, normal_up))
-        if best is None or height > best[0]:
-            best = (height, a, b)
-    assert best is not None
-    _, tl, tr = best
-    rest = [p for p in pts if not (np.allclose(p, tl) or np.allclose(p, tr))]
-    # Of the remaining two, bottom-right is the one nearer top-right.
-    if np.linalg.norm(rest[0] - tr) <= np.linalg.norm(rest[1] - tr):
-        br, bl = rest[0], rest[1]
-    else:
-        br, bl = rest[1], rest[0]
-    return np.array([tl, tr, br, bl], np.float64)
+    top = min(long_pair, key=lambda i: float(pts[i][1] + pts[(i + 1) % 4][1]))
+    return np.array([pts[(top + k) % 4] for k in range(4)], np.float64)
 
 
 def horizontal_axis_angle(to_input: np.ndarray, at_xy: tuple[float, float]) -> float:

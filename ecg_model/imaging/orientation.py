@@ -22,6 +22,9 @@ import numpy as np
 # |log ratio| below this leaves a page as it lies: upright pages measured 0.13 at the least
 # (5th percentile 0.40) on real and synthetic printouts, sideways ones the same negated.
 SIDEWAYS_MARGIN = 0.1
+# Rows this clear (and no pulses to say otherwise) need no quarter turn tried: 3x4 and 6x2
+# pages read 0.8-1.4; a 12x1 page reads 0.3-0.6 upright and as much sideways.
+CLEAR_ROWS = 0.6
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,11 @@ class OrientationEvidence:
     @property
     def sideways(self) -> bool:
         return self.row_structure < -SIDEWAYS_MARGIN
+
+    @property
+    def pulses_stand(self) -> bool:
+        """Pulses stand before the rows: the page is the right way up."""
+        return self.pulses_upright >= 2 and self.pulses_upright >= 2 * self.pulses_turned + 1
 
     @property
     def upside_down(self) -> bool:
@@ -69,16 +77,58 @@ def row_structure(mask: np.ndarray) -> float:
     return float(np.log(across_rows / across_cols))
 
 
-def _count_pulses(mask: np.ndarray, baselines: list[float], first: int, px_per_mm: float) -> int:
-    from ..digitize.pulse import find_pulse  # digitize imports this package: import on use
+def _stands_pulse(mask: np.ndarray, x_left: int, x_right: int, baseline: float, px_per_mm: float,
+                  room_above: float | None) -> bool:
+    """Whether a calibration pulse stands on the row at ``baseline`` between columns
+    ``x_left:x_right``: two vertical strokes rising from the baseline to the same height (3.5 to
+    24 mm: the 5, 10 and 20 mm/mV pulses, with room for a page not quite to scale), 1.5 to 8 mm
+    apart and joined at the top by a flat stroke. A QRS complex's two strokes meet in a point,
+    never along a flat top; what is joined to the pulse's foot (the trace diving right after
+    it, a label beside it) does not matter.
+    """
+    import cv2
 
+    ppm = px_per_mm
+    h, w = mask.shape[:2]
+    x_left, x_right = max(0, x_left), min(w, x_right)
+    reach = 26.0 * ppm if room_above is None else min(26.0 * ppm, room_above - 1.0 * ppm)
+    y_top, y_bot = max(0, int(baseline - reach)), min(h, int(baseline + 3 * ppm) + 1)
+    if x_right - x_left < 3 * ppm or y_bot - y_top < 3.5 * ppm:
+        return False
+    region = (mask[y_top:y_bot, x_left:x_right] > 0).astype(np.uint8)
+    vertical = cv2.morphologyEx(region, cv2.MORPH_OPEN, np.ones((max(3, int(3 * ppm)), 1), np.uint8))
+    cols = np.nonzero(vertical.any(axis=0))[0]
+    if cols.size < 2:
+        return False
+    # Strokes: runs of columns with a vertical stroke (a one-column gap bridged).
+    breaks = np.nonzero(np.diff(cols) > 2)[0]
+    strokes = []
+    base = baseline - y_top
+    for a, b in zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]]):
+        rows = np.nonzero(vertical[:, a:b + 1].any(axis=1))[0]
+        top, bottom = int(rows[0]), int(rows[-1])
+        if abs(bottom - base) <= 3 * ppm and 3.5 * ppm <= base - top <= 24.5 * ppm:
+            strokes.append((int(a), int(b), top))
+    flat = max(2, int(round(0.6 * ppm)))
+    for i, (a1, b1, t1) in enumerate(strokes):
+        for a2, b2, t2 in strokes[i + 1:]:
+            gap = (a2 + b2) / 2.0 - (a1 + b1) / 2.0
+            if not (1.5 * ppm <= gap <= 8 * ppm) or abs(t1 - t2) > 0.8 * ppm:
+                continue
+            top = min(t1, t2)
+            between = region[max(0, top - 1):top + flat + 1, b1 + 1:a2]
+            if between.shape[1] > 0 and between.any(axis=0).mean() >= 0.8:
+                return True
+    return False
+
+
+def _count_pulses(mask: np.ndarray, baselines: list[float], first: int, px_per_mm: float) -> int:
     found = 0
     for r, b in enumerate(baselines):
         room = None if r == 0 else b - baselines[r - 1]
-        # Up to 25 mm before the traces start, and a little into them: the traces' first column
-        # is the pulse's own where the printer joins the pulse to the trace.
-        if find_pulse(mask, int(first - 25 * px_per_mm), int(first + 8 * px_per_mm), b, px_per_mm,
-                      room_above=room) is not None:
+        # Up to 25 mm before the traces start, and 14 mm into them: the traces' first column
+        # can be the pulse's own (joined to the trace) or its foot's, 2-3 mm before its rise.
+        if _stands_pulse(mask, int(first - 25 * px_per_mm), int(first + 14 * px_per_mm), b, px_per_mm, room):
             found += 1
     return found
 
@@ -92,7 +142,7 @@ def pulse_counts(mask: np.ndarray, baselines: tuple[float, ...], span: tuple[int
     h, w = mask.shape[:2]
     upright = _count_pulses(mask, list(baselines), span[0], px_per_mm)
     # Only the columns the search reads are turned (turning the whole page cost more).
-    a = max(0, int(span[1] - 8 * px_per_mm) - 1)
+    a = max(0, int(span[1] - 14 * px_per_mm) - 1)
     b = min(w, int(span[1] + 25 * px_per_mm) + 2)
     strip = np.ascontiguousarray(mask[::-1, b - 1:a - 1 if a > 0 else None:-1])
     turned = _count_pulses(strip, sorted(h - 1 - y for y in baselines), b - 1 - span[1], px_per_mm)

@@ -16,7 +16,8 @@ from .gate import GateResult, assess
 from .geometry import horizontal_axis_angle, scale_matrix
 from .layout import LayoutResult, detect_layout
 from .grid import any_darkness, combine_pitches, darkness, estimate_pitch_xy, remove_grid
-from .orientation import SIDEWAYS_MARGIN, OrientationEvidence, pulse_counts, row_structure, turn_matrix
+from .orientation import (CLEAR_ROWS, SIDEWAYS_MARGIN, OrientationEvidence, pulse_counts, row_structure,
+                          turn_matrix)
 from .page import PageDetection, detect_page, page_size_px, rectify_homography
 from .shading import flatten_illumination
 
@@ -208,26 +209,33 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} and {rgb.dtype}")
     check_proportions(rgb.shape[1], rgb.shape[0])
     result, evidence = _process(rgb, file_scale, config, keep_stages, maps)
-    # Read sideways, a page is processed at the working width across its short side, and some
-    # pages' rows then read only weakly as columns (a 12x1 page's twelve pulses side by side
-    # make a peaked profile of their own): where no layout was found, or the gate refused the
-    # page, a quarter turn is tried too (kept only on the conditions below).
-    quarter = evidence.sideways or result.layout is None or not result.gate.ok
-    if not find_orientation or not (quarter or evidence.upside_down):
+    if not find_orientation or evidence.pulses_stand:
         return result
     t0 = time.perf_counter()
-    turns = 1 if quarter else 2
-    turned, after = _process(np.ascontiguousarray(np.rot90(rgb, turns)), file_scale, config, keep_stages, maps)
-    if turns == 1 and after.upside_down:
-        turns = 3
-        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 3)), file_scale, config, keep_stages, maps)
-    # Keep the turn only where the turned page reads as upright by the same cues, passes the
-    # gate and shows a known layout: a turn must never be a second chance for an image the
-    # gate refused as it lay (a sideways photo of a scene can pass for two rows of traces).
-    if after.sideways or after.upside_down or \
-            (turns != 2 and after.row_structure <= max(0.0, evidence.row_structure) + SIDEWAYS_MARGIN) or \
-            (turns == 2 and after.pulses_upright <= after.pulses_turned) or \
-            not turned.gate.ok or turned.layout is None:
+    if evidence.upside_down:
+        turns = 2
+        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 2)), file_scale, config, keep_stages, maps)
+        upright = not after.upside_down and after.pulses_upright >= after.pulses_turned
+    else:
+        # A quarter turn is tried where the rows do not read as rows, where no layout was found
+        # or the gate refused the page, and where neither pulses nor clear rows vouch for it:
+        # read sideways, a page is processed at the working width across its short side, and
+        # a 12x1 page's twelve pulses side by side make a peaked profile of their own.
+        no_pulses = evidence.pulses_upright == 0 and evidence.pulses_turned == 0
+        if not (evidence.sideways or result.layout is None or not result.gate.ok or
+                (no_pulses and evidence.row_structure < CLEAR_ROWS)):
+            return result
+        turns = 1
+        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 1)), file_scale, config, keep_stages, maps)
+        if after.upside_down:
+            turns = 3
+            turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 3)), file_scale, config, keep_stages, maps)
+        upright = not after.sideways and not after.upside_down and (
+            after.pulses_stand or after.row_structure > max(0.0, evidence.row_structure) + SIDEWAYS_MARGIN)
+    # Keep a turn only where the turned page reads as upright, passes the gate and shows a
+    # known layout: a turn must never be a second chance for an image the gate refused as it
+    # lay (a sideways photo of a scene can pass for two rows of traces).
+    if not upright or not turned.gate.ok or turned.layout is None:
         return result
     _turned_back_to_input(turned, rgb, file_scale, turns, keep_stages)
     turned.timings_ms["orientation"] = (time.perf_counter() - t0) * 1000.0
