@@ -220,9 +220,12 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         # A quarter turn is tried where the rows do not read as rows, where no layout was found
         # or the gate refused the page, and where neither pulses nor clear rows vouch for it:
         # read sideways, a page is processed at the working width across its short side, and
-        # a 12x1 page's twelve pulses side by side make a peaked profile of their own.
+        # a 12x1 page's twelve pulses side by side make a peaked profile of their own. Not on a
+        # page whose outline was found: straightening it already laid its long side level, so
+        # only a half turn can be missing (a quarter turn there merely re-reads the photo).
         no_pulses = evidence.pulses_upright == 0 and evidence.pulses_turned == 0
-        if not (evidence.sideways or result.layout is None or not result.gate.ok or
+        if result.paper_corners is not None or not (
+                evidence.sideways or result.layout is None or not result.gate.ok or
                 (no_pulses and evidence.row_structure < CLEAR_ROWS)):
             return result
         turns = 1
