@@ -37,7 +37,7 @@ class Analysis:
     risk_band: tuple[float, float] | None = None
     logit: float | None = None
     deskew_deg: float | None = None
-    turned_deg: int = 0  # quarter turns given to the input to stand the page upright
+    turned_deg: int = 0  # 0, 90, 180 or 270: the input's turn (counter-clockwise) that stood the page upright
     timings_ms: dict[str, float] = field(default_factory=dict)
     pipeline: PipelineResult | None = None
     loaded: LoadedImage | None = None

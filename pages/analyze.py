@@ -68,8 +68,8 @@ if analysis.status != "ok":
 left, right = st.columns([1, 2])
 with left:
     show_risk(analysis, predictor.threshold)
-    turned = f" The page lay turned by {analysis.turned_deg}° and was stood upright to be read." \
-        if analysis.turned_deg else ""
+    turned = (" The page lay " + ("upside down" if analysis.turned_deg == 180 else "sideways") +
+              f"; it was turned {analysis.turned_deg}° counter-clockwise to be read.") if analysis.turned_deg else ""
     st.caption(f"Processed in {analysis.timings_ms.get('total', 0):.0f} ms; page rotation found "
                f"{analysis.deskew_deg:.1f}°.{turned}")
 with right:

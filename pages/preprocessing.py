@@ -20,9 +20,9 @@ c5.metric("Quality gate", "passed" if pipe.gate.ok else "refused")
 if not pipe.gate.ok:
     st.error(pipe.gate.message)
 if pipe.turned_deg:
-    st.info(f"The page lay turned by {pipe.turned_deg}° (sideways or upside down, with no orientation tag in the "
-            "file); it was stood upright and read again. Its rows' direction and the calibration pulses before "
-            "each row tell which way is up.")
+    st.info(f"The page lay {'upside down' if pipe.turned_deg == 180 else 'sideways'} with no orientation tag in "
+            f"the file; it was turned {pipe.turned_deg}° counter-clockwise and read again. The direction of its "
+            "rows and the calibration pulses before each row tell which way is up.")
 
 captions = {
     "input": "1. Input, with the page outline found",
@@ -40,7 +40,8 @@ for i in range(0, len(items), 2):
         col.image(img, caption=captions.get(name, name), width="stretch")
 
 with st.expander("Numbers"):
-    st.json({"deskew_deg": pipe.deskew_deg, "turned_deg": pipe.turned_deg, "paper_corners": pipe.paper_corners, "px_per_mm": pipe.px_per_mm,
+    st.json({"deskew_deg": pipe.deskew_deg, "turned_deg": pipe.turned_deg, "paper_corners": pipe.paper_corners,
+             "px_per_mm": pipe.px_per_mm,
              "layout": pipe.layout, "lead_boxes": pipe.lead_boxes,
              "crop_box": pipe.crop_box, "page": pipe.page.reason, "gate": pipe.gate.measures,
              "timings_ms": analysis.timings_ms})

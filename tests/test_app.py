@@ -90,6 +90,20 @@ def test_synthetic_page_draws_and_analyzes():
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_an_upside_down_sample_is_stood_up_and_scored_as_the_upright_one():
+    at = _app()
+    scores = {}
+    for name in ("synthetic_normal.png", "synthetic_normal_upside_down.png"):
+        at.button(key=f"sample-{name}").click()
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        captions = [c.value for c in at.caption]
+        scores[name] = [c for c in captions if "Processed in" in c][0]
+    assert "upside down" in scores["synthetic_normal_upside_down.png"]
+    assert "180° counter-clockwise" in scores["synthetic_normal_upside_down.png"]
+    assert "upside down" not in scores["synthetic_normal.png"]
+
+
 def test_unreadable_upload_shows_error_and_app_goes_on():
     from ecg_model.predict import Predictor
     from ecg_model.weights import DEFAULT_WEIGHTS

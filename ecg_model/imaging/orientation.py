@@ -11,16 +11,20 @@ Two cues, both read off the trace mask the pipeline makes anyway:
   On a page turned half way round the pulses stand after the rows' ends, hanging down. A
   page without pulses is left as it lies: the waves' own polarity was measured as too weak
   a cue (wrong on 11 of 78 upright pages, real and synthetic).
+
+``pipeline.run_pipeline`` decides what to try from these and keeps a turn only when the
+turned page reads upright, passes the gate and shows a layout.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
-# |log ratio| below this leaves a page as it lies: upright pages measured 0.13 at the least
-# (5th percentile 0.40) on real and synthetic printouts, sideways ones the same negated.
+# A log ratio below minus this reads as sideways: upright pages measured 0.13 at the least
+# (5th percentile 0.40) on real and synthetic printouts, sideways ones mostly the same negated.
 SIDEWAYS_MARGIN = 0.1
 # Rows this clear (and no pulses to say otherwise) need no quarter turn tried: 3x4 and 6x2
 # pages read 0.8-1.4; a 12x1 page reads 0.3-0.6 upright and as much sideways.
@@ -86,8 +90,6 @@ def _stands_pulse(mask: np.ndarray, x_left: int, x_right: int, baseline: float, 
     never along a flat top; what is joined to the pulse's foot (the trace diving right after
     it, a label beside it) does not matter.
     """
-    import cv2
-
     ppm = px_per_mm
     h, w = mask.shape[:2]
     x_left, x_right = max(0, x_left), min(w, x_right)
