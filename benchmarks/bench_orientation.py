@@ -37,26 +37,28 @@ from ecg_model.synth import SynthOptions, generate_dataset  # noqa: E402
 DEFAULT_PTBXL = ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset.npz"
 
 
-def _score(predictor: Predictor, rgb: np.ndarray) -> tuple[str, float | None, int]:
+def _score(predictor: Predictor, rgb: np.ndarray) -> tuple[str, str | None, int, float | None]:
     data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
     a = predictor.analyse(data, keep_stages=False)
-    return a.status, a.label, a.pipeline.turned_deg if a.pipeline is not None else 0
+    return a.status, a.label, a.pipeline.turned_deg if a.pipeline is not None else 0, a.risk
 
 
 def evaluate(predictor: Predictor, paths: list[Path], turned: set[Path], photos: bool) -> dict:
     upright_turned = 0
-    per_turn = {k: {"n": 0, "same_label": 0, "undone": 0} for k in (1, 2, 3)}
+    per_turn = {k: {"n": 0, "same_label": 0, "undone": 0, "max_abs_risk_diff": 0.0} for k in (1, 2, 3)}
     for path in paths:
         rgb = load_image(str(path)).rgb
-        status, label, turned_deg = _score(predictor, rgb)
+        status, label, turned_deg, risk = _score(predictor, rgb)
         upright_turned += turned_deg != 0
         if path not in turned:
             continue
         for k in (1, 2, 3):
-            s, lab, deg = _score(predictor, np.ascontiguousarray(np.rot90(rgb, k)))
+            s, lab, deg, r = _score(predictor, np.ascontiguousarray(np.rot90(rgb, k)))
             row = per_turn[k]
             row["n"] += 1
             row["same_label"] += (s == status and lab == label)
+            if risk is not None and r is not None:
+                row["max_abs_risk_diff"] = round(max(row["max_abs_risk_diff"], abs(r - risk)), 6)
             # A photo's page outline already levels the page's long side, so only the half
             # turn left is asked of it.
             want = {90 * ((4 - k) % 4)} if not photos else {0, 180}
