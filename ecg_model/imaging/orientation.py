@@ -146,7 +146,7 @@ def pulse_counts(mask: np.ndarray, baselines: tuple[float, ...], span: tuple[int
     # Only the columns the search reads are turned (turning the whole page cost more).
     a = max(0, int(span[1] - 14 * px_per_mm) - 1)
     b = min(w, int(span[1] + 25 * px_per_mm) + 2)
-    strip = np.ascontiguousarray(mask[::-1, b - 1:a - 1 if a > 0 else None:-1])
+    strip = np.ascontiguousarray(mask[:, a:b][::-1, ::-1])
     turned = _count_pulses(strip, sorted(h - 1 - y for y in baselines), b - 1 - span[1], px_per_mm)
     return upright, turned
 

@@ -212,9 +212,13 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
     if not find_orientation or evidence.pulses_stand:
         return result
     t0 = time.perf_counter()
+
+    def read_turned(k: int) -> tuple[PipelineResult, OrientationEvidence]:
+        return _process(np.ascontiguousarray(np.rot90(rgb, k)), file_scale, config, keep_stages, maps)
+
     if evidence.upside_down:
         turns = 2
-        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 2)), file_scale, config, keep_stages, maps)
+        turned, after = read_turned(2)
         upright = not after.upside_down and after.pulses_upright >= after.pulses_turned
     else:
         # A quarter turn is tried where the rows do not read as rows, where no layout was found
@@ -229,10 +233,10 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
                 (no_pulses and evidence.row_structure < CLEAR_ROWS)):
             return result
         turns = 1
-        turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 1)), file_scale, config, keep_stages, maps)
+        turned, after = read_turned(1)
         if after.upside_down:
             turns = 3
-            turned, after = _process(np.ascontiguousarray(np.rot90(rgb, 3)), file_scale, config, keep_stages, maps)
+            turned, after = read_turned(3)
         upright = not after.sideways and not after.upside_down and (
             after.pulses_stand or after.row_structure > max(0.0, evidence.row_structure) + SIDEWAYS_MARGIN)
     # Keep a turn only where the turned page reads as upright, passes the gate and shows a
