@@ -159,32 +159,129 @@ def _row_ends(soft: np.ndarray, last: int, baselines: list[float], pitch: float,
     return ends
 
 
+def _linear_row_ends(flat: np.ndarray, mask: np.ndarray, last: int, baselines: list[float],
+                     pitch: float) -> list[tuple[float, float] | None]:
+    """Where each row's trace stops, and how wide its pen is, from the page's own darkness.
+
+    Summed down a column, the darkness of a stroke adds up linearly (unlike the clipped ink
+    ramp of ``_row_ends``), so a blur does not move the point where the sum is half way down
+    past the stroke's end, and the sum along a flat stretch over the ink's darkness is the
+    pen's true width. The paper and grid are the darkness just above and below the stroke in
+    the same column. The half-way point lies past the last sample by a share of the pen's
+    width (its round end), which ``_strip_span`` takes off.
+
+    Returns:
+        per row, (x of the half-way point in working pixels, pixel centres on whole numbers;
+        pen width in px), or None where the end is not clear (no contrast, ink beyond it).
+    """
+    from ..imaging.grid import darkness
+
+    h, w = mask.shape
+    a, b = max(0, last - 20), min(w, last + 14)
+    if b - a < 24:
+        return [None] * len(baselines)
+    dark = darkness(np.ascontiguousarray(flat[:, a:b]))
+    ends: list[tuple[float, float] | None] = []
+    for base in baselines:
+        y0, y1 = max(0, int(base - 0.45 * pitch)), min(h, int(base + 0.45 * pitch))
+        near = mask[y0:y1, max(a, last - 14):min(b, last + 2)] > 0
+        rows = np.nonzero(near.any(axis=1))[0]
+        if rows.size == 0:
+            ends.append(None)
+            continue
+        top, bot = y0 + int(rows[0]) - 3, y0 + int(rows[-1]) + 4
+        if top - 5 < 0 or bot + 5 > h:
+            ends.append(None)
+            continue
+        bg = np.median(np.vstack([dark[top - 5:top], dark[bot:bot + 5]]), axis=0)
+        m = (dark[top:bot] - bg[None, :]).sum(axis=0)
+        k_last = last - a
+        full = float(np.median(m[max(0, k_last - 12):k_last - 3]))
+        floor = float(np.median(m[k_last + 5:k_last + 12])) if k_last + 12 <= m.size else 0.0
+        if full - floor < 0.5:
+            ends.append(None)
+            continue
+        half = floor + 0.5 * (full - floor)
+        window = np.arange(max(0, k_last - 6), min(m.size - 1, k_last + 5))
+        above = window[m[window] >= half]
+        if above.size == 0 or m[above[-1] + 1] >= half:
+            ends.append(None)
+            continue
+        k = int(above[-1])
+        frac = (m[k] - half) / max(float(m[k] - m[k + 1]), 1e-6)
+        core = dark[top:bot, max(0, k_last - 12):k_last - 3]
+        ink = float(np.percentile(core, 99)) - float(np.median(bg))
+        ends.append((a + k + float(np.clip(frac, 0.0, 1.0)), (full - floor) / max(ink, 0.05)))
+    return ends
+
+
+# The pen's end reaches past the last sample drawn (its round cap, the blur): the two measures
+# of where a row stops (``_row_ends`` on the clipped ink ramp, ``_linear_row_ends`` on the
+# page's darkness) are corrected by these linear models of the pen's width, fitted to the true
+# last sample on synthetic printouts of tuning seeds (5 and 9 flat, 5 from the simulator; none
+# reported), in working pixels with pixel centres on whole numbers.
+_SOFT_CAP = (0.334, -0.855)  # x_last = crossing - (a * darkness-weighted pen width + b)
+_LINEAR_CAP = (0.194, -0.038)  # x_last = crossing - (a * linear pen width + b)
+_PHOTO_CAP_LESS = 0.5
+
+
+def _settle(ends: list[float | None], tolerance: float) -> list[float] | None:
+    """Each row's end, or the rows' median for a row that found none or strays beyond
+    ``tolerance`` from it (a row that stops early, a mark after its end); None if no row has one."""
+    known = [e for e in ends if e is not None]
+    if not known:
+        return None
+    median = float(np.median(known))
+    return [e if e is not None and abs(e - median) <= tolerance else median for e in ends]
+
+
 def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
                 pitch: float, photo: bool) -> tuple[float, list[float], float]:
     """(x of time zero, x one sample past the last for each row, duration in s).
 
     Every row ends at the same time; in a photo the rows' ends need not line up, so each row
-    keeps its own end unless it strays more than 3 mm from the others' median (a row that
-    stops early or has a mark after its end). The pen's round end reaches past the last
-    sample by a share of its width (``soft_px`` is the darkness-weighted width, see
-    ``pen_width``; the factor was fitted on synthetic printouts of other seeds than the
-    reported ones). A strip is a whole number of seconds long (10 s on the usual
-    printouts), so a calibration pulse still joined to the traces does not move time zero.
+    keeps its own end unless it strays more than 3 mm from the others' median. Where each row's
+    last sample lies is read twice: on the clipped ink ramp, whose half-way point past a
+    stroke's end moves with the pen (``soft_px`` is the darkness-weighted width, see
+    ``pen_width``), and on the page's darkness, whose half-way point moves with the pen's true
+    width only. Each is corrected by its fitted model (``_SOFT_CAP``, ``_LINEAR_CAP``) and, on
+    flat pages, the two are averaged: alone, each was the worse one on some of the tuning sets
+    (the ramp by 2.6 dB median SNR on a pen and paper it was not fitted on), the mean never.
+    A strip is a whole number of seconds long (10 s on the usual printouts), so a calibration
+    pulse still joined to the traces does not move time zero.
     """
     assert result.trace_span is not None
     first, last = result.trace_span
     n_rows = len(result.baselines)
-    found = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px)
-    known = [e for e in found if e is not None]
-    if known:
-        median = float(np.median(known))
-        halves = [e if e is not None and abs(e - median) <= 3 * ppm_t else median for e in found]
-        # In a photo the blur widens the darkness more than the line's end: 0.75 px less
-        # (fitted, like the factor, on photos of seeds that are not reported).
-        cap = max(0.0, 0.42 * soft_px - 0.93) - (0.75 if photo else 0.0)
-        x_lasts = [hv - cap for hv in halves]
+    tolerance = 3 * ppm_t
+    a, b = _SOFT_CAP
+    soft_ends = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px)
+    # (``_row_ends`` reads column k's centre at k + 1/2.)
+    # In a photo the blur widens the ramp more than it moves the stroke's end: half a pixel
+    # less (fitted on photos of tuning seeds 6 and 10).
+    cap = a * soft_px + b - (_PHOTO_CAP_LESS if photo else 0.0)
+    soft_last = _settle([None if e is None else e - 0.5 - cap for e in soft_ends], tolerance)
+    # The page's darkness is read on flat pages only: in a photo the paper's shading and noise
+    # beside the stroke made the pen's width vary by half from row to row.
+    linear = _linear_row_ends(result.flat, result.ink_mask, last, list(result.baselines), pitch) \
+        if result.flat is not None and not photo else [None] * n_rows
+    # A row's reading counts where its pen width is plausible beside the ramp's (0.57-1.33 times
+    # it on the tuning printouts) and near the other rows' (a band holding other ink is not).
+    linear = [e if e is not None and 0.5 * soft_px <= e[1] <= 1.5 * soft_px else None for e in linear]
+    widths = [e[1] for e in linear if e is not None]
+    if widths:
+        typical = float(np.median(widths))
+        linear = [e if e is not None and abs(e[1] / typical - 1.0) <= 0.3 else None for e in linear]
+        widths = [e[1] for e in linear if e is not None]
+    linear_last = None
+    if 2 * len(widths) >= n_rows:  # a pen width read on half the rows at least
+        a, b = _LINEAR_CAP
+        cap = a * float(np.median(widths)) + b
+        linear_last = _settle([None if e is None else e[0] - cap for e in linear], tolerance)
+    if soft_last is not None and linear_last is not None:
+        x_lasts = [(u + v) / 2.0 for u, v in zip(soft_last, linear_last)]
     else:
-        x_lasts = [float(last) + 0.5 - soft_px / 2.0] * n_rows
+        x_lasts = soft_last or linear_last or [float(last) - soft_px / 2.0] * n_rows
     step = PAPER_SPEED_MM_S * ppm_t / fs
     x_ends = [x + step for x in x_lasts]
     x_end = float(np.median(x_ends))
@@ -406,7 +503,10 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         values = np.full(i1 - i0, np.nan)
         valid = np.nonzero(np.isfinite(y))[0]
         if valid.size >= 2:
-            t_cols = np.interp(bx0 + np.arange(n_cols) + 0.5, xs, row_time[r])
+            # Column c is read at x = c: OpenCV's warps put pixel centres on whole numbers, and
+            # the strip's end and the grid's pitch are measured in that frame (reading it at
+            # c + 0.5 made every flat page's signal a sample late).
+            t_cols = np.interp(bx0 + np.arange(n_cols), xs, row_time[r])
             mv = (zeros[r][np.clip(bx0 + valid, 0, w - 1)] - y[valid]) / gain_px
             t_samples = np.arange(i0, i1) / fs
             values = np.interp(t_samples, t_cols[valid], mv, left=np.nan, right=np.nan)

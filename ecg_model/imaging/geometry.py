@@ -61,3 +61,15 @@ def resize_to_long_side(img: np.ndarray, long_side: int, integer: bool = False) 
 
 def scale_matrix(factor: float) -> np.ndarray:
     return np.array([[factor, 0, 0], [0, factor, 0], [0, 0, 1]], np.float64)
+
+
+def resize_matrix(src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarray:
+    """3x3 map from a source image's pixel coordinates to those of ``cv2.resize(src, dst_wh)``.
+
+    ``cv2.resize`` scales each axis by the ratio of whole sizes (not by the factor asked for)
+    and aligns pixel *edges*: x' = (x + 1/2) * dst_w / src_w - 1/2, with pixel centres on whole
+    numbers as in the warps. A plain ``scale_matrix(factor)`` put the page up to a pixel off
+    at the far side of a large photo.
+    """
+    sx, sy = dst_wh[0] / src_wh[0], dst_wh[1] / src_wh[1]
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], np.float64)

@@ -13,7 +13,7 @@ from ..io import MIN_SIDE, LoadedImage
 from .crop import TraceRegion, clean_traces, find_trace_region
 from .deskew import estimate_skew, rotation_matrix
 from .gate import GateResult, assess
-from .geometry import horizontal_axis_angle, scale_matrix
+from .geometry import horizontal_axis_angle, resize_matrix, scale_matrix
 from .layout import LayoutResult, detect_layout
 from .grid import any_darkness, combine_pitches, darkness, estimate_pitch_xy, remove_grid
 from .orientation import (CLEAR_ROWS, SIDEWAYS_MARGIN, OrientationEvidence, pulse_counts, row_structure,
@@ -304,7 +304,7 @@ def _process(rgb: np.ndarray, file_scale: float, config: PipelineConfig, keep_st
     if page_w_in > 1.5 * out_w:
         pre = 1.25 * out_w / page_w_in
         src = cv2.resize(rgb, (max(1, int(w_in * pre)), max(1, int(h_in * pre))), interpolation=cv2.INTER_AREA)
-    from_src = np.linalg.inv(scale_matrix(pre))
+    from_src = np.linalg.inv(resize_matrix((w_in, h_in), (src.shape[1], src.shape[0])))
     tick("rectify")
     to_work, out_h, skew, aspect, ppm, ppm_conf = _straighten(src, to_work @ from_src, out_w, out_h)
     to_work = to_work @ np.linalg.inv(from_src)
