@@ -192,3 +192,24 @@ def test_digitize_command_writes_files_and_reports_bad_inputs(tmp_path, capsys, 
     assert {p.rsplit("/", 1)[-1] for p in ok["files"]} == {"page.csv", "page.hea", "page.dat"}
     assert all((out / name).stat().st_size > 0 for name in ("page.csv", "page.hea", "page.dat"))
     assert bad["message"] and not list(out.glob("broken*"))
+
+
+def test_strip_end_read_on_the_page_darkness_does_not_move_with_blur():
+    """Where a row's trace stops sets time zero for the whole strip (a pixel is ~4 samples).
+    Summed down each column the page's darkness adds up linearly, so a blur (a soft scan, a
+    photo) moves neither the half-way point past the stroke's end nor the pen width read."""
+    from ecg_model.digitize.signals import _linear_row_ends
+
+    h, w = 300, 500
+    page = np.full((h, w, 3), 250, np.uint8)
+    page[:, ::6] = (200, 200, 200)  # grey grid lines: background to take off
+    pts = np.array([[60, 150], [200, 146], [300, 152], [402.25, 150]]) * 16
+    cv2.polylines(page, [np.round(pts).astype(np.int32)], False, (20, 20, 20), 3, cv2.LINE_AA, 4)
+    mask = np.where(page.min(axis=2) < 128, 255, 0).astype(np.uint8)
+    last = int(np.nonzero(mask.any(axis=0))[0][-1])
+    sharp = _linear_row_ends(page, mask, last, [150.0], 100.0)[0]
+    blurred = _linear_row_ends(cv2.GaussianBlur(page, (0, 0), 1.2), mask, last, [150.0], 100.0)[0]
+    assert sharp is not None and blurred is not None
+    assert abs(sharp[0] - blurred[0]) < 0.15, (sharp, blurred)
+    assert blurred[1] == pytest.approx(sharp[1], rel=0.1)
+    assert 402.25 < sharp[0] < 402.25 + sharp[1]  # past the last point, within the pen's width

@@ -269,3 +269,59 @@ def test_page_on_a_light_streaky_desk_is_found():
     assert found.corners is not None, found.reason
     err = np.linalg.norm(found.corners - photo.corners, axis=1).max() / np.hypot(1600, 1200)
     assert err < 0.01
+
+
+@pytest.mark.parametrize("ppm", [5.3871, 5.4502, 5.6190])
+def test_grid_pitch_is_precise_to_a_part_in_10000(ppm):
+    """The digitiser's time scale is the grid's pitch along x: 5 parts in 10,000 is a sample
+    of time over a 10 s strip. The autocorrelation's parabola alone was 2-5 parts in 10,000
+    short on every page of this size (the same fraction of a pixel every time)."""
+    from ecg_model.imaging.grid import darkness, estimate_pitch_xy
+    from ecg_model.synth.paper import grid_image
+
+    h, w = 640, 960  # the central part of a 1600 px working page, where the pitch is measured
+    style = PaperStyle(dpi=ppm * 25.4, grid="grey")
+    page = grid_image(h, w, (3.3, 2.7, w - 1.0, h - 1.0), style)
+    px, cx, py, cy = estimate_pitch_xy(any_darkness(page) * (darkness(page) < 0.45), 1600 / 280)
+    assert cx > 0.5 and cy > 0.5
+    assert px == pytest.approx(ppm, rel=1e-4)  # the autocorrelation alone: up to 4.3e-4 off
+    assert py == pytest.approx(ppm, rel=1e-4)
+
+
+def test_qrs_complexes_stacked_across_rows_are_not_taken_for_rules():
+    """On a 12x1 page the QRS strokes of neighbouring rows chain into a vertical run longer than
+    30 mm; it was erased with the lead separators. A printed rule, crossed by traces, still is."""
+    from ecg_model.imaging.grid import straight_rules
+
+    ppm = 5.4
+    mask = np.zeros((600, 500), np.uint8)
+    rows = [60 + 70 * k for k in range(8)]
+    for y in rows:  # level traces crossing both
+        cv2.line(mask, (20, y), (480, y), 255, 3)
+    cv2.line(mask, (100, 40), (100, 560), 255, 3)  # a lead separator, 96 mm tall
+    # A chain of QRS complexes, one per row: up to the row above's S trough, down to the next
+    # row's, each stroke slanting by a few pixels as a real 20-40 ms stroke does.
+    chain = []
+    for y in rows:
+        chain += [(300, y), (303, y - 40), (308, y + 45), (310, y)]
+    cv2.polylines(mask, [np.array(chain, np.int32)], False, 255, 3, cv2.LINE_8)
+    rules = straight_rules(mask, ppm)
+    assert rules[100:500, 98:103].mean() > 200  # the separator goes
+    assert np.count_nonzero(rules[:, 290:320]) == 0  # every QRS stroke stays
+
+
+def test_resize_matrix_follows_cv2_resize():
+    """A large photo is area-shrunk before it is warped: the map to the shrunk copy must be the
+    one cv2.resize applies (whole-size ratio, pixel edges aligned), or the page lands a pixel
+    off at the far side and the digitiser's time scale with it."""
+    from ecg_model.imaging.geometry import resize_matrix
+
+    src = np.zeros((3001, 4003), np.float32)
+    x, y = 2987.0, 1411.0
+    src[int(y) - 3:int(y) + 4, int(x) - 3:int(x) + 4] = 1.0
+    small = cv2.resize(src, (2000, 1499), interpolation=cv2.INTER_AREA)
+    ys, xs = np.nonzero(small > 0)
+    wts = small[ys, xs]
+    measured = np.array([(xs * wts).sum(), (ys * wts).sum()]) / wts.sum()
+    predicted = (resize_matrix((4003, 3001), (2000, 1499)) @ [x, y, 1.0])[:2]
+    assert np.abs(measured - predicted).max() < 0.02

@@ -155,8 +155,8 @@ def straight_rules(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
     # 1/64 as much).
     small = cv2.dilate(mask, np.ones((4, 4), np.uint8))[::4, ::4]
     n = max(4, int(30.0 * px_per_mm / 4))
-    vertical = cv2.resize(cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((n, 1), np.uint8)), (w, h),
-                          interpolation=cv2.INTER_NEAREST)
+    vertical = cv2.resize(_straight_only(cv2.morphologyEx(small, cv2.MORPH_OPEN, np.ones((n, 1), np.uint8)),
+                                         mask, 4), (w, h), interpolation=cv2.INTER_NEAREST)
     # Horizontal ones at full height but a quarter of the width: the opening's cost grows with
     # the kernel's length. A 1x4 *minimum* first, so that a one-pixel gap still breaks a run
     # (a trace's baseline has gaps, a printed rule has none); the run found is then widened
@@ -170,6 +170,52 @@ def straight_rules(mask: np.ndarray, px_per_mm: float) -> np.ndarray:
                                  widened)
     found = cv2.bitwise_or(vertical, horizontal)
     return cv2.bitwise_and(cv2.dilate(found, np.ones((3, 3), np.uint8)), mask)
+
+
+def _stroke_height(mask: np.ndarray, step: int = 8) -> float:
+    """The median height of the ink runs in every ``step``-th column: the pen's width, as
+    traces run mostly level."""
+    band = mask[:, ::step] > 0
+    padded = np.zeros((band.shape[0] + 2, band.shape[1]), np.int8)
+    padded[1:-1] = band
+    diff = np.diff(padded, axis=0).T.ravel()
+    starts, ends = np.nonzero(diff == 1)[0], np.nonzero(diff == -1)[0]
+    return float(np.median(ends - starts)) if starts.size else 1.0
+
+
+def _straight_only(candidates: np.ndarray, mask: np.ndarray, step: int) -> np.ndarray:
+    """The tall candidates (found at 1/``step`` size) that are one straight, pen-wide line at
+    full size.
+
+    On a 12x1 page the QRS complexes of neighbouring rows fall in the same columns, and their
+    steep up and down strokes chain into a vertical run over 30 mm long that the coarse opening
+    took for a lead separator: every complex was erased. A printed rule keeps one column (its
+    centre wanders by a pixel at most where no trace crosses it: under half a pixel on the
+    Mendeley printouts' separators) and is no wider than a level stroke of the pen; a chain of
+    QRS strokes zigzags (1-4.5 px on the tuning pages), or is two strokes side by side.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
+    if n <= 1:
+        return candidates
+    pen = _stroke_height(mask)
+    keep = np.zeros(n, bool)
+    h, w = mask.shape
+    for i in range(1, n):
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        x0, x1 = max(0, x * step - 2), min(w, (x + bw) * step + 2)
+        y0, y1 = y * step, min(h, (y + bh) * step)
+        band = mask[y0:y1, x0:x1] > 0
+        count = band.sum(axis=1)
+        inked = count > 0
+        if inked.mean() < 0.9:
+            continue
+        width = float(np.median(count[inked]))
+        # Rows where a trace crosses the rule (wider ink there) do not count.
+        alone = inked & (count <= width + 1)
+        centres = (band * np.arange(x0, x1)[None, :]).sum(axis=1)[alone] / count[alone]
+        straight = float(np.percentile(centres, 95) - np.percentile(centres, 5)) <= 1.0
+        keep[i] = straight and width <= pen + 1
+    return keep_components(labels, keep)
 
 
 def remove_grid(flat_rgb: np.ndarray, px_per_mm: float | None = None,
