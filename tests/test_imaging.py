@@ -299,6 +299,7 @@ def test_qrs_complexes_stacked_across_rows_are_not_taken_for_rules():
     for y in rows:  # level traces crossing both
         cv2.line(mask, (20, y), (480, y), 255, 3)
     cv2.line(mask, (100, 40), (100, 560), 255, 3)  # a lead separator, 96 mm tall
+    cv2.line(mask, (440, 40), (440, 560), 255, 5)  # a bolder one
     # A chain of QRS complexes, one per row: up to the row above's S trough, down to the next
     # row's, each stroke slanting by a few pixels as a real 20-40 ms stroke does.
     chain = []
@@ -306,7 +307,8 @@ def test_qrs_complexes_stacked_across_rows_are_not_taken_for_rules():
         chain += [(300, y), (303, y - 40), (308, y + 45), (310, y)]
     cv2.polylines(mask, [np.array(chain, np.int32)], False, 255, 3, cv2.LINE_8)
     rules = straight_rules(mask, ppm)
-    assert rules[100:500, 98:103].mean() > 200  # the separator goes
+    assert rules[100:500, 98:103].mean() > 200  # the separators go
+    assert rules[100:500, 438:443].mean() > 200
     assert np.count_nonzero(rules[:, 290:320]) == 0  # every QRS stroke stays
 
 

@@ -178,7 +178,7 @@ def _linear_row_ends(flat: np.ndarray, mask: np.ndarray, last: int, baselines: l
 
     h, w = mask.shape
     a, b = max(0, last - 20), min(w, last + 14)
-    if b - a < 24:
+    if b - a < 24 or last - a < 8:  # no room for the full stroke before the end, or the paper after
         return [None] * len(baselines)
     dark = darkness(np.ascontiguousarray(flat[:, a:b]))
     ends: list[tuple[float, float] | None] = []
@@ -222,7 +222,7 @@ def _linear_row_ends(flat: np.ndarray, mask: np.ndarray, last: int, baselines: l
 # reported), in working pixels with pixel centres on whole numbers.
 _SOFT_CAP = (0.334, -0.855)  # x_last = crossing - (a * darkness-weighted pen width + b)
 _LINEAR_CAP = (0.194, -0.038)  # x_last = crossing - (a * linear pen width + b)
-_PHOTO_CAP_LESS = 0.5
+_PHOTO_CAP_LESS = 0.5  # px less in photos (see _strip_span)
 
 
 def _settle(ends: list[float | None], tolerance: float) -> list[float] | None:
@@ -256,9 +256,9 @@ def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
     tolerance = 3 * ppm_t
     a, b = _SOFT_CAP
     soft_ends = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px)
-    # (``_row_ends`` reads column k's centre at k + 1/2.)
     # In a photo the blur widens the ramp more than it moves the stroke's end: half a pixel
-    # less (fitted on photos of tuning seeds 6 and 10).
+    # less (fitted on photos of tuning seeds 6 and 10). ``_row_ends`` puts column k's centre at
+    # k + 1/2, hence the half pixel taken off.
     cap = a * soft_px + b - (_PHOTO_CAP_LESS if photo else 0.0)
     soft_last = _settle([None if e is None else e - 0.5 - cap for e in soft_ends], tolerance)
     # The page's darkness is read on flat pages only: in a photo the paper's shading and noise

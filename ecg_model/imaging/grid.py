@@ -191,8 +191,8 @@ def _straight_only(candidates: np.ndarray, mask: np.ndarray, step: int) -> np.nd
     steep up and down strokes chain into a vertical run over 30 mm long that the coarse opening
     took for a lead separator: every complex was erased. A printed rule keeps one column (its
     centre wanders by a pixel at most where no trace crosses it: under half a pixel on the
-    Mendeley printouts' separators) and is no wider than a level stroke of the pen; a chain of
-    QRS strokes zigzags (1-4.5 px on the tuning pages), or is two strokes side by side.
+    Mendeley printouts' separators) and is not much wider than a level stroke of the pen (a
+    bolder rule still goes); a chain of QRS strokes zigzags (1-4.5 px on the tuning pages).
     """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(candidates, connectivity=8)
     if n <= 1:
@@ -214,7 +214,7 @@ def _straight_only(candidates: np.ndarray, mask: np.ndarray, step: int) -> np.nd
         alone = inked & (count <= width + 1)
         centres = (band * np.arange(x0, x1)[None, :]).sum(axis=1)[alone] / count[alone]
         straight = float(np.percentile(centres, 95) - np.percentile(centres, 5)) <= 1.0
-        keep[i] = straight and width <= pen + 1
+        keep[i] = straight and width <= 1.5 * pen + 1
     return keep_components(labels, keep)
 
 
