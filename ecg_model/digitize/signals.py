@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ECGImageError
+from ..imaging.grid import darkness
 from ..imaging.pipeline import PipelineResult
 from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
@@ -174,8 +175,6 @@ def _linear_row_ends(flat: np.ndarray, mask: np.ndarray, last: int, baselines: l
         per row, (x of the half-way point in working pixels, pixel centres on whole numbers;
         pen width in px), or None where the end is not clear (no contrast, ink beyond it).
     """
-    from ..imaging.grid import darkness
-
     h, w = mask.shape
     a, b = max(0, last - 20), min(w, last + 14)
     if b - a < 24 or last - a < 8:  # no room for the full stroke before the end, or the paper after
@@ -254,12 +253,11 @@ def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
     first, last = result.trace_span
     n_rows = len(result.baselines)
     tolerance = 3 * ppm_t
-    a, b = _SOFT_CAP
     soft_ends = _row_ends(result.ink_soft, last, list(result.baselines), pitch, soft_px)
     # In a photo the blur widens the ramp more than it moves the stroke's end: half a pixel
     # less (fitted on photos of tuning seeds 6 and 10). ``_row_ends`` puts column k's centre at
     # k + 1/2, hence the half pixel taken off.
-    cap = a * soft_px + b - (_PHOTO_CAP_LESS if photo else 0.0)
+    cap = _SOFT_CAP[0] * soft_px + _SOFT_CAP[1] - (_PHOTO_CAP_LESS if photo else 0.0)
     soft_last = _settle([None if e is None else e - 0.5 - cap for e in soft_ends], tolerance)
     # The page's darkness is read on flat pages only: in a photo the paper's shading and noise
     # beside the stroke made the pen's width vary by half from row to row.
@@ -275,8 +273,7 @@ def _strip_span(result: PipelineResult, ppm_t: float, soft_px: float, fs: int,
         widths = [e[1] for e in linear if e is not None]
     linear_last = None
     if 2 * len(widths) >= n_rows:  # a pen width read on half the rows at least
-        a, b = _LINEAR_CAP
-        cap = a * float(np.median(widths)) + b
+        cap = _LINEAR_CAP[0] * float(np.median(widths)) + _LINEAR_CAP[1]
         linear_last = _settle([None if e is None else e[0] - cap for e in linear], tolerance)
     if soft_last is not None and linear_last is not None:
         x_lasts = [(u + v) / 2.0 for u, v in zip(soft_last, linear_last)]

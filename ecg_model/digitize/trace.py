@@ -15,6 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from ..imaging.strokes import pen_width
+
+__all__ = ["ColumnTrace", "column_runs", "column_values", "find_path", "follow_trace", "pen_width"]
+
 # Cost per millimetre of distance from the baseline: a tie-breaker, far smaller than the cost
 # of a one-pixel gap in the trace, so it never pulls the path off a connected stroke.
 _BASELINE_COST_PER_MM = 0.1
@@ -239,29 +243,3 @@ def follow_trace(mask: np.ndarray, x0: int, x1: int, y0: int, y1: int, baseline:
     top, bottom, ambiguous = find_path(mask, x0, x1, y0, y1, baseline, px_per_mm, line_px)
     y = column_values(top, bottom, max(0, x0), line_px, soft)
     return ColumnTrace(y, top, bottom, ambiguous)
-
-
-def pen_width(mask: np.ndarray, soft: np.ndarray | None = None, step: int = 3) -> float:
-    """The pen's width in pixels: the median height of the ink runs in every ``step``-th column
-    (traces are flat most of the time, where a run's height is the pen's width).
-
-    With ``soft`` (the anti-aliased darkness), the width is the run's darkness summed, which
-    is the printed line's width rather than the thresholded mask's (often twice as wide).
-    """
-    band = mask[:, ::step] > 0
-    if not band.any():
-        return 2.0
-    padded = np.zeros((band.shape[0] + 2, band.shape[1]), bool)
-    padded[1:-1] = band
-    diff = np.diff(padded.view(np.int8), axis=0)
-    starts = np.nonzero(diff.T.ravel() == 1)[0]
-    ends = np.nonzero(diff.T.ravel() == -1)[0]
-    if soft is None:
-        return float(np.median(ends - starts))
-    # Cumulative darkness down each column (transposed so the runs' flat indices apply).
-    cols = soft[:, ::step].astype(np.float64).T
-    # h + 1 entries per column, as the transitions have: a run starting at transition row a
-    # and ending at b covers rows a to b - 1.
-    cum = np.concatenate([np.zeros((cols.shape[0], 1)), np.cumsum(cols, axis=1)], axis=1).ravel()
-    mass = cum[ends] - cum[starts]
-    return float(np.median(mass))
