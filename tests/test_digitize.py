@@ -16,7 +16,7 @@ from ecg_model.digitize import FS, digitize, measure_st
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse
-from ecg_model.digitize.signals import _snap_gain
+from ecg_model.digitize.signals import _beyond_cut, _snap_gain
 from ecg_model.digitize.trace import follow_trace, pen_width
 from ecg_model.errors import ECGImageError
 from ecg_model.imaging import run_pipeline
@@ -213,3 +213,26 @@ def test_strip_end_read_on_the_page_darkness_does_not_move_with_blur():
     assert abs(sharp[0] - blurred[0]) < 0.15, (sharp, blurred)
     assert blurred[1] == pytest.approx(sharp[1], rel=0.1)
     assert 402.25 < sharp[0] < 402.25 + sharp[1]  # past the last point, within the pen's width
+
+
+def test_a_wave_cut_at_the_next_rows_midline_is_carried_on_past_it():
+    """An S wave 60 px deep whose tip lies in the next row's ink was cut at the midline 30 px
+    down: the flanks leading in and out of the cut meet near the true tip again; a wave that
+    merely reaches the cut and turns back there is left as read."""
+    cols = np.arange(40, dtype=np.float64)
+    truth = 100.0 + np.clip(60.0 - 15.0 * np.abs(cols - 20.0), 0.0, None)  # V from col 16 to 24, tip 160
+    cut = 130.0
+    read = np.minimum(truth, cut)
+    idx = np.nonzero(truth > cut)[0]
+    edge = np.full(idx.size, 175.0)  # the merged run's bottom (the other row's stroke lies below the tip)
+    fixed = _beyond_cut(read, idx, edge, 1.0, 2.0, cut)
+    assert abs(fixed[20] - 160.0) <= 3.0, fixed[15:26]
+    assert np.all(np.abs(fixed - truth) <= np.abs(read - truth) + 1e-9)
+    assert np.max(np.abs(fixed - truth)) <= 3.0
+    # No deeper than the ink went.
+    assert np.max(_beyond_cut(read, idx, np.full(idx.size, 150.0), 1.0, 2.0, cut)) <= 148.0 + 1e-9
+    # A wave that turns back at the cut (flat tip held there) has no flanks heading past it.
+    flat_tip = 100.0 + np.clip(30.0 - 3.0 * np.abs(cols - 20.0), 0.0, None)
+    flat_tip[18:23] = cut
+    kept = _beyond_cut(flat_tip, np.arange(18, 23), np.full(5, 133.0), 1.0, 2.0, cut)
+    assert np.array_equal(kept, flat_tip)

@@ -307,7 +307,7 @@ def _with_faint_strokes(mask: np.ndarray, faint: np.ndarray,
 
 
 def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int, int, int]],
-                       baselines: list[float]) -> dict[str, float]:
+                       baselines: list[float], hidden: dict | None = None) -> dict[str, float]:
     """Where the traces of two neighbouring rows touch, give each its own side of the midline.
 
     A tall wave of one row reaching the next row's trace makes one run of ink in those
@@ -315,6 +315,8 @@ def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int
     such columns each row keeps the part of the run on its side of the line half-way between
     the two baselines (a wave of its own beyond that line is cut there: a smaller error than
     a neighbour's wave), and a run lying wholly on the other side is left out (interpolated).
+    The cut columns are noted in ``hidden`` (box name -> (columns, the run's edge before the
+    cut, direction past the cut, the cut's row)) for ``_beyond_cut`` to carry the wave on.
 
     Returns:
         box name -> share of its columns that touched a neighbour (edited in place in ``paths``).
@@ -338,6 +340,11 @@ def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int
                     continue
                 idx_u = np.nonzero(touch)[0] + (a - ux0)
                 idx_l = np.nonzero(touch)[0] + (a - lx0)
+                if hidden is not None:
+                    cut_u = idx_u[ub[idx_u] > np.floor(mid)]
+                    cut_l = idx_l[lt[idx_l] < np.ceil(mid)]
+                    hidden.setdefault(upper, []).append((cut_u, ub[cut_u].copy(), 1.0, float(np.floor(mid))))
+                    hidden.setdefault(lower, []).append((cut_l, lt[cut_l].copy(), -1.0, float(np.ceil(mid))))
                 # The upper row keeps rows up to the midline, the lower row from it.
                 ub[idx_u] = np.minimum(ub[idx_u], np.floor(mid))
                 lt[idx_l] = np.maximum(lt[idx_l], np.ceil(mid))
@@ -348,6 +355,58 @@ def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int
                 for name, n in ((upper, ut.size), (lower, lt.size)):
                     share[name] = share.get(name, 0.0) + float(touch.sum()) / max(n, 1)
     return share
+
+
+def _ink_reach(mask: np.ndarray, xs: np.ndarray, edge: np.ndarray, direction: float, limit: int) -> np.ndarray:
+    """How far the ink runs on from each ``edge`` (a row, per column ``xs``) in ``direction``
+    (+1 down, -1 up), up to ``limit`` rows: the search band may have cut a run short."""
+    h, w = mask.shape
+    out = edge.astype(np.float64).copy()
+    steps = np.arange(1, limit + 1)
+    for i, (x, e) in enumerate(zip(xs, edge)):
+        if not (0 <= x < w) or not np.isfinite(e):
+            continue
+        rows = (int(e) + direction * steps).astype(int)
+        rows = rows[(rows >= 0) & (rows < h)]
+        ink = mask[rows, int(x)] > 0
+        k = int(np.argmin(ink)) if not ink.all() else ink.size
+        out[i] = e + direction * k
+    return out
+
+
+def _beyond_cut(y: np.ndarray, idx: np.ndarray, edge: np.ndarray, direction: float, radius: float,
+                cut: float) -> np.ndarray:
+    """Where a wave ran into the neighbouring row's trace and was cut at the midline (``cut``,
+    the row past which ``direction`` points), its tip is hidden in the other trace's ink: carry
+    on the strokes that lead into and out of the cut (a wave's two flanks, extended to where
+    they meet), no further than the ink went (``edge`` per cut column of ``idx``)."""
+    if idx.size == 0:
+        return y
+    y = y.copy()
+    n = y.size
+    # Columns whose reading sits on the cut: the wave went on past it there.
+    near = np.zeros(n, bool)
+    near[idx] = True
+    # A column or two between cut ones (where the runs parted for a moment) belongs with them.
+    near = np.convolve(near, np.ones(5), mode="same") > 0
+    pinned = near & (direction * (np.nan_to_num(y, nan=cut) - cut) > -2.0 * radius)
+    reach = np.interp(np.arange(n), idx, edge - direction * radius)
+    edges = np.diff(np.r_[0, pinned.view(np.int8), 0])
+    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+        if a < 2 or b + 2 > n or not np.all(np.isfinite(y[[a - 2, a - 1, b, b + 1]])):
+            continue
+        into, out = y[a - 1] - y[a - 2], y[b] - y[b + 1]
+        # The flanks must head into the cut from both sides to meet beyond it.
+        if direction * into <= 0 or direction * out <= 0:
+            continue
+        c = np.arange(a, b, dtype=np.float64)
+        before = y[a - 1] + into * (c - (a - 1))
+        after = y[b] + out * (b - c)
+        tip = direction * np.minimum(direction * before, direction * after)
+        tip = direction * np.minimum(direction * tip, direction * reach[a:b])
+        cur = y[a:b]
+        y[a:b] = np.where(direction * (tip - cur) > 0, tip, cur)
+    return y
 
 
 def _calibration(mask: np.ndarray, baselines: list[float], x_start: float, ppm: float,
@@ -449,10 +508,14 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             bx1 = int(np.floor(edges[c + 1]))
             top, bottom, amb = find_path(mask, bx0, bx1, ya, yb, base, ppm, line_px)
             paths[box_name(result.layout, r, lead)] = (top, bottom, amb, bx0, r, c)
-    merged = _split_merged_runs(paths, baselines)
+    hidden: dict[str, list[tuple[np.ndarray, np.ndarray, float, float]]] = {}
+    merged = _split_merged_runs(paths, baselines, hidden)
     traces: dict[str, tuple[ColumnTrace, int, int, int]] = {}
     for name, (top, bottom, amb, bx0, r, c) in paths.items():
         y = column_values(top, bottom, bx0, line_px, soft_map)
+        for idx, edge, direction, cut in hidden.get(name, []):
+            edge = _ink_reach(mask, bx0 + idx, edge, direction, int(pitch))
+            y = _beyond_cut(y, idx, edge, direction, line_px / 2.0, cut)
         traces[name] = (ColumnTrace(y, top, bottom, max(amb, merged.get(name, 0.0))), bx0, r, c)
     row_info: list[dict[str, Any]] = []
     zeros: list[np.ndarray] = []  # per row, the 0 mV line at every column
