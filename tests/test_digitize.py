@@ -16,6 +16,7 @@ from ecg_model.digitize import FS, digitize, measure_st
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse
+from ecg_model.digitize.separators import anchored_time, find_separator, pool_offsets, separator_offsets
 from ecg_model.digitize.signals import _beyond_cut, _snap_gain
 from ecg_model.digitize.trace import follow_trace, pen_width
 from ecg_model.errors import ECGImageError
@@ -54,8 +55,14 @@ def test_flat_printout_reads_back_within_the_truth(risky_page):
     # Printed spans: lead I on 0-2.5 s only, II on the whole strip (rhythm).
     assert np.isfinite(est[:1200, 0]).all() and np.isnan(est[1300:, 0]).all()
     assert np.isfinite(est[:, 1]).mean() > 0.99
+    # The three lead changes of each 4-lead row are read off their marks and set the page's one
+    # clock (the rhythm strip, which has no marks, runs on it too); grid and trace share a scale
+    # here, so it moves by a few ms only.
+    assert [r["separators"] for r in dig.rows] == [3, 3, 3, 3]
+    assert all(abs(r["clock_shift_ms"]) < 10.0 for r in dig.rows)
     snr = snr_per_lead(signals, est, "3x4+1")
-    assert np.median(list(snr.values())) >= 12.0, snr
+    # 15.3 dB with the strip's end as the only clock, 21.6 with the marks.
+    assert np.median(list(snr.values())) >= 18.0, snr
     assert min(snr.values()) >= 6.0, snr
 
 
@@ -236,3 +243,62 @@ def test_a_wave_cut_at_the_next_rows_midline_is_carried_on_past_it():
     flat_tip[18:23] = cut
     kept = _beyond_cut(flat_tip, np.arange(18, 23), np.full(5, 133.0), 1.0, 2.0, cut)
     assert np.array_equal(kept, flat_tip)
+
+
+def _separator_page(x_sep: float, with_mark: bool = True) -> tuple[np.ndarray, float]:
+    """A row at baseline 100 (5.4 px/mm): two leads' traces meeting at ``x_sep``, a steep wave
+    of the first lead ending against the mark, and the mark (6 mm tall, 2 px pen)."""
+    ppm, s = 5.4, 16
+    img = np.zeros((200, 240), np.uint8)
+
+    def line(p, q, width=2):
+        cv2.line(img, (int(round(p[0] * s)), int(round(p[1] * s))), (int(round(q[0] * s)), int(round(q[1] * s))),
+                 255, width, cv2.LINE_AA, 4)
+
+    line((10, 100), (x_sep - 6, 100))
+    line((x_sep - 6, 100), (x_sep - 2, 80))  # an R wave's upstroke...
+    line((x_sep - 2, 80), (x_sep, 100))      # ...whose downstroke runs into the mark
+    line((x_sep, 100), (230, 100))
+    if with_mark:
+        line((x_sep, 100 - 3 * ppm), (x_sep, 100 + 3 * ppm))
+    return img.astype(np.float32) / 255.0, ppm
+
+
+def test_lead_change_mark_is_read_to_a_tenth_of_a_pixel():
+    for x in (120.0, 120.3, 120.5, 120.8):
+        ink, ppm = _separator_page(x)
+        found = find_separator(ink, x + 4.0, 100.0, ppm, 2.0)  # expected 4 px off: still found
+        assert found is not None and abs(found - x) <= 0.1, (x, found)
+    ink, ppm = _separator_page(120.3, with_mark=False)
+    assert find_separator(ink, 120.0, 100.0, ppm, 2.0) is None  # the wave alone is no mark
+    # A grid line that survived grid removal repeats 5 mm away: not a mark.
+    ink, ppm = _separator_page(120.0)
+    ink[int(100 - 3 * ppm):int(100 + 3 * ppm), 147:149] = 1.0
+    assert find_separator(ink, 120.0, 100.0, ppm, 2.0) is None
+    # A blot wider than a pen and a half is no mark either.
+    ink, ppm = _separator_page(120.0)
+    ink[80:120, 118:126] = 1.0
+    assert find_separator(ink, 120.0, 100.0, ppm, 2.0) is None
+
+
+def test_separators_reset_a_clock_that_runs_one_percent_fast():
+    """Traces drawn 1 % narrower than the grid (as on the real printouts): the grid's clock puts
+    the lead changes 75, 50 and 25 ms off; anchored on the marks every column reads true time
+    again, to well under a sample."""
+    px_per_s = 25.0 * 5.4
+    w, x_end = 1500, 1450.0
+    xs = np.arange(w, dtype=np.float64)
+    grid_clock = 10.0 - (x_end - xs) / px_per_s           # what the grid says
+    true_clock = 10.0 - (x_end - xs) / (0.99 * px_per_s)  # what the trace was drawn at
+    marks = [(float(np.interp(t, true_clock, xs)), t) for t in (2.5, 5.0, 7.5)]
+    offsets = separator_offsets(grid_clock, marks)
+    assert [round(d * 1000) for _, d in offsets] == [-75, -50, -25]
+    fixed = anchored_time(grid_clock, offsets, x_end, px_per_s)
+    span = (xs >= np.interp(0.0, true_clock, xs)) & (xs <= x_end)
+    assert np.max(np.abs(fixed - true_clock)[span]) < 0.5 / FS
+    # A mark that would stretch time by 5 % is a misreading: the clock is left alone.
+    far = [(marks[0][0] + 0.05 * px_per_s * 7.5, 2.5)]
+    assert anchored_time(grid_clock, separator_offsets(grid_clock, far), x_end, px_per_s) is grid_clock
+    # Rows sharing a clock: a row whose reading is off is outvoted.
+    rows = [offsets, offsets, [(x, d + 0.02) for x, d in offsets]]
+    assert pool_offsets(rows, [4, 4, 4], [grid_clock] * 3, 10.0, 3 * 5.4) == offsets

@@ -19,6 +19,7 @@ from ..imaging.pipeline import PipelineResult
 from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
 from .ruler import grid_map, row_drift, row_ruler
+from .separators import anchored_time, find_separator, pool_offsets, separator_offsets
 from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
@@ -490,6 +491,31 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
                           span=result.trace_span, degree=RULER_DEGREE, keep_scale=photo)
         t = duration - (np.interp(x_end, xs, mm) - mm) / PAPER_SPEED_MM_S
         row_time.append(np.maximum.accumulate(t))
+    # The lead-change marks, where printed, set each row's clock (see separators.py).
+    px_per_s = PAPER_SPEED_MM_S * ppm_t
+    offsets: list[list[tuple[float, float]]] = []
+    for r, row in enumerate(rows):
+        found = []
+        for c in range(1, len(row)):
+            t_c = duration * c / len(row)
+            x_sep = find_separator(result.ink_faint, float(np.interp(t_c, row_time[r], xs)), baselines[r],
+                                   ppm, line_px)
+            if x_sep is not None:
+                found.append((x_sep, t_c))
+        offsets.append(separator_offsets(row_time[r], found))
+    # A flat page has one clock for all its rows: each separator's offset is the median of the
+    # rows' readings (a wave touching the mark misleads one row only), and a row without marks
+    # (a rhythm strip) runs on it too. A photo's rows keep their own where they have marks (their
+    # ends and scales differ; pooling them lost 0.2 dB on the tuning photos).
+    pooled = pool_offsets(offsets, [len(row) for row in rows], row_time, duration, 3 * ppm)
+    offsets = [own if photo and own else pooled for own in offsets]
+    clock_ms: list[float | None] = []
+    for r in range(len(rows)):
+        fixed = anchored_time(row_time[r], offsets[r], x_ends[r], px_per_s)
+        # How far the strip's start moved: the grid's clock against the printed marks'.
+        start = int(np.clip(np.searchsorted(row_time[r], 0.0), 0, w - 1))
+        clock_ms.append(None if fixed is row_time[r] else round(float(fixed[start] - row_time[r][start]) * 1000.0, 1))
+        row_time[r] = fixed
     flags: list[str] = []
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
@@ -542,6 +568,8 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             mode = _row_mode(ys)
             ref = mode if mode is not None else baselines[r]
             row_info.append({"row": r, "zero": "baseline", "zero_y": round(ref, 2), "pulse_mm": None})
+        row_info[-1]["separators"] = len(offsets[r]) if clock_ms[r] is not None else 0
+        row_info[-1]["clock_shift_ms"] = clock_ms[r]
         row_info[-1]["bow_px"] = round(float(np.ptp(drift[max(0, int(x_start)):min(w, int(max(x_ends)) + 1)])), 2)
         zeros.append(ref + drift)
 

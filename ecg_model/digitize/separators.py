@@ -1,0 +1,125 @@
+"""Lead-change marks as clocks: where one lead hands over to the next, printers draw a short
+vertical line, and it stands at a known time (c x duration / leads in the row).
+
+Without them the strip's end is the only mark of time on a page, and a poor one: it is read on
+the soft, blurred end of a stroke (a fraction of a pixel off on a scan, up to a pixel in a
+phone photo, where a pixel is 3-4 samples). A separator is a straight line: its centre does not
+move with a blur and is read to a tenth of a pixel. On the real printouts the marks also show
+what the grid cannot: their traces are drawn about 1 % narrower than their grid (the three
+marks of every row lie 69, 45 and 20 ms before where the grid puts them, and the strip's start
+94 ms), so lead boxes placed by the grid alone began up to 1.7 mm inside the previous lead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Where to look for a separator around its expected place, and which parts of it to read:
+# two bands clear of the baseline (where the trace itself runs), above and below it (the
+# synthetic printouts' marks reach 3 mm each way, the real ones' the whole row).
+_SEARCH_MM = 3.0
+_BAND_MM = (1.0, 2.6)
+# Anchors that would stretch the time axis by more than this against the grid are not trusted.
+_MAX_STRETCH = 0.03
+
+
+def find_separator(ink: np.ndarray, x_expected: float, baseline: float, px_per_mm: float,
+                   pen_px: float) -> float | None:
+    """x of the lead-change mark near ``x_expected`` on the row resting on ``baseline``, in
+    working pixels (centres on whole numbers); None when there is no clear one.
+
+    ``ink`` is the grid-free soft ink (1 on a stroke's core), searched within 3 mm of the
+    expected place. The mark's columns are inked on nearly every pixel row of two bands, 1 to
+    2.6 mm above and below the baseline (where the trace itself runs flat); a wave crosses a
+    band on a slant and fills a column over part of it only. They must form one line no wider
+    than a pen and a half, and stand clear of other ink on at least a third of those rows.
+    """
+    h, w = ink.shape
+    a = int(np.floor(x_expected - _SEARCH_MM * px_per_mm))
+    b = int(np.ceil(x_expected + _SEARCH_MM * px_per_mm)) + 1
+    lo_mm, hi_mm = _BAND_MM
+    ya0, ya1 = int(round(baseline - hi_mm * px_per_mm)), int(round(baseline - lo_mm * px_per_mm))
+    yb0, yb1 = int(round(baseline + lo_mm * px_per_mm)), int(round(baseline + hi_mm * px_per_mm))
+    if a < 0 or b > w or ya0 < 0 or yb1 > h or ya1 - ya0 < 3 or yb1 - yb0 < 3:
+        return None
+    up, down = ink[ya0:ya1, a:b] >= 0.5, ink[yb0:yb1, a:b] >= 0.5
+    # The line's columns: inked on (nearly) every pixel row of both bands. A wave of the trace
+    # crosses a band along a slant and fills a column over part of it only.
+    solid = (up.mean(axis=0) >= 0.9) & (down.mean(axis=0) >= 0.9)
+    cols = np.nonzero(solid)[0]
+    if cols.size == 0 or cols[-1] - cols[0] + 1 > 1.5 * pen_px + 1 or cols.size != cols[-1] - cols[0] + 1:
+        return None  # none, or more than one line, or a blot wider than a pen
+    # A grid line that survived grid removal is solid too, but it repeats 5 mm away.
+    centre = a + (cols[0] + cols[-1]) / 2.0
+    for step in (-5.0 * px_per_mm, 5.0 * px_per_mm):
+        c0, c1 = int(round(centre + step)) - 1, int(round(centre + step)) + 2
+        if 0 <= c0 and c1 <= w and np.any((ink[ya0:ya1, c0:c1] >= 0.5).mean(axis=0) >= 0.9) \
+                and np.any((ink[yb0:yb1, c0:c1] >= 0.5).mean(axis=0) >= 0.9):
+            return None
+    # Its centre on every pixel row where it stands alone (nothing joined to it within two
+    # pixels either side): the darkness-weighted centroid, the median over those rows.
+    lo, hi = max(0, cols[0] - 1), min(b - a, cols[-1] + 2)
+    rows = np.vstack([ink[ya0:ya1, a:b], ink[yb0:yb1, a:b]])
+    part = rows[:, lo:hi]
+    alone = (rows[:, max(0, lo - 2):lo].max(axis=1, initial=0.0) < 0.2) & \
+        (rows[:, hi:hi + 2].max(axis=1, initial=0.0) < 0.2)
+    if alone.sum() < max(3, 0.3 * rows.shape[0]):
+        return None
+    centres = (part[alone] * np.arange(lo, hi)).sum(axis=1) / part[alone].sum(axis=1)
+    return float(a + np.median(centres))
+
+
+def separator_offsets(row_time: np.ndarray, found: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(x, time the separator marks minus the time the row's clock reads there) per separator."""
+    xs = np.arange(row_time.size, dtype=np.float64)
+    return [(x, t - float(np.interp(x, xs, row_time))) for x, t in found]
+
+
+def pool_offsets(offsets: list[list[tuple[float, float]]], n_cols: list[int], row_times: list[np.ndarray],
+                 duration: float, tolerance_px: float) -> list[tuple[float, float]]:
+    """One set of offsets for a page whose rows share a clock: for each lead change (a time
+    at which some row switches leads), the median position and offset over the rows showing
+    it. ``tolerance_px`` says how near a row's expected place for that change a reading must
+    be to count for it."""
+    changes = sorted({round(duration * c / n, 6) for n in n_cols for c in range(1, n)})
+    pooled = []
+    for t_c in changes:
+        at = []
+        for r, n in enumerate(n_cols):
+            if not any(abs(duration * c / n - t_c) < 1e-6 for c in range(1, n)):
+                continue
+            xs = np.arange(row_times[r].size, dtype=np.float64)
+            expected = float(np.interp(t_c, row_times[r], xs))
+            at += [o for o in offsets[r] if abs(o[0] - expected) < tolerance_px]
+        if at:
+            pooled.append((float(np.median([x for x, _ in at])), float(np.median([d for _, d in at]))))
+    return pooled
+
+
+def anchored_time(row_time: np.ndarray, offsets: list[tuple[float, float]], x_end: float,
+                  px_per_s: float) -> np.ndarray:
+    """The row's time per column corrected by the separators' ``offsets`` ((x, seconds), from
+    ``separator_offsets``).
+
+    The strip's end (``x_end``, where ``row_time`` already reads the strip's duration) is the
+    last anchor, with no offset. Between anchors the correction is linear; before the first it
+    carries on with the first stretch's slope. Returns ``row_time`` itself (unchanged) when an
+    anchor would stretch time by more than 3 % against the grid (a separator misread, or none
+    printed where one was looked for).
+    """
+    if not offsets:
+        return row_time
+    xs = np.arange(row_time.size, dtype=np.float64)
+    ax = np.array([x for x, _ in offsets] + [x_end])
+    delta = np.array([d for _, d in offsets] + [0.0])
+    order = np.argsort(ax)
+    ax, delta = ax[order], delta[order]
+    if np.any(np.diff(ax) <= 0):
+        return row_time
+    slopes = np.diff(delta) / np.diff(ax)
+    if np.any(np.abs(slopes) * px_per_s > _MAX_STRETCH):
+        return row_time
+    correction = np.interp(xs, ax, delta)
+    before = xs < ax[0]
+    correction[before] = delta[0] + slopes[0] * (xs[before] - ax[0])
+    return np.maximum.accumulate(row_time + correction)
