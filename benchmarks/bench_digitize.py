@@ -38,7 +38,7 @@ from ecg_model.digitize.accuracy import printed_truth, snr_per_lead  # noqa: E40
 from ecg_model.errors import ECGImageError  # noqa: E402
 from ecg_model.imaging import run_pipeline  # noqa: E402
 from ecg_model.io import load_image  # noqa: E402
-from ecg_model.layouts import LEADS  # noqa: E402
+from ecg_model.layouts import LAYOUTS, LEADS  # noqa: E402
 from ecg_model.synth import SynthOptions, generate_dataset  # noqa: E402
 
 DEFAULT_PTBXL = ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset.npz"
@@ -148,7 +148,7 @@ def real_printouts(root: Path) -> dict:
     seen: set[str] = set()
     out: dict = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        n = ok = pulses = elevated = 0
+        n = ok = pulses = marks = elevated = 0
         for path in sorted(folder.iterdir()):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest in seen:
@@ -161,12 +161,15 @@ def real_printouts(root: Path) -> dict:
                 continue
             ok += 1
             pulses += all(r["zero"] == "pulse" for r in dig.rows)
+            multi = [r for r, row in zip(dig.rows, LAYOUTS[dig.layout]) if len(row) > 1]
+            marks += bool(multi) and all(r["separators"] == len(row) - 1
+                                         for r, row in zip(dig.rows, LAYOUTS[dig.layout]) if len(row) > 1)
             st = measure_st(dig.matrix(), dig.fs)
             elevated += any(c.startswith("ST elevation") for c in st.criteria)
-        out[folder.name] = {"images": n, "digitised": ok, "all_pulses_found": pulses,
+        out[folder.name] = {"images": n, "digitised": ok, "all_pulses_found": pulses, "all_lead_change_marks_read": marks,
                             "st_elevation_criteria_met": elevated,
                             "share_with_st_elevation": round(elevated / ok, 3) if ok else None}
-        print(f"real {folder.name}: {ok}/{n} digitised, pulses on every row {pulses}, "
+        print(f"real {folder.name}: {ok}/{n} digitised, pulses on every row {pulses}, every lead-change mark read {marks}, "
               f"ST-elevation criteria met {elevated} ({out[folder.name]['share_with_st_elevation']})", flush=True)
     return out
 

@@ -503,6 +503,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             if x_sep is not None:
                 found.append((x_sep, t_c))
         offsets.append(separator_offsets(row_time[r], found))
+    marks_read = [len(o) for o in offsets]
     # A flat page has one clock for all its rows: each separator's offset is the median of the
     # rows' readings (a wave touching the mark misleads one row only), and a row without marks
     # (a rhythm strip) runs on it too. A photo's rows keep their own where they have marks (their
@@ -568,7 +569,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             mode = _row_mode(ys)
             ref = mode if mode is not None else baselines[r]
             row_info.append({"row": r, "zero": "baseline", "zero_y": round(ref, 2), "pulse_mm": None})
-        row_info[-1]["separators"] = len(offsets[r]) if clock_ms[r] is not None else 0
+        row_info[-1]["separators"] = marks_read[r]
         row_info[-1]["clock_shift_ms"] = clock_ms[r]
         row_info[-1]["bow_px"] = round(float(np.ptp(drift[max(0, int(x_start)):min(w, int(max(x_ends)) + 1)])), 2)
         zeros.append(ref + drift)
