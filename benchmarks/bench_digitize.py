@@ -148,7 +148,8 @@ def real_printouts(root: Path) -> dict:
     seen: set[str] = set()
     out: dict = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        n = ok = pulses = marks = elevated = 0
+        n = ok = pulses = clocked = marks = printed_marks = elevated = 0
+        shifts: list[float] = []
         for path in sorted(folder.iterdir()):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             if digest in seen:
@@ -161,15 +162,20 @@ def real_printouts(root: Path) -> dict:
                 continue
             ok += 1
             pulses += all(r["zero"] == "pulse" for r in dig.rows)
-            multi = [r for r, row in zip(dig.rows, LAYOUTS[dig.layout]) if len(row) > 1]
-            marks += bool(multi) and all(r["separators"] == len(row) - 1
-                                         for r, row in zip(dig.rows, LAYOUTS[dig.layout]) if len(row) > 1)
+            clocked += any(r["clock_shift_ms"] is not None for r in dig.rows)
+            shifts += [r["clock_shift_ms"] for r in dig.rows if r["clock_shift_ms"] is not None]
+            marks += sum(r["separators"] for r in dig.rows)
+            printed_marks += sum(len(row) - 1 for row in LAYOUTS[dig.layout])
             st = measure_st(dig.matrix(), dig.fs)
             elevated += any(c.startswith("ST elevation") for c in st.criteria)
-        out[folder.name] = {"images": n, "digitised": ok, "all_pulses_found": pulses, "all_lead_change_marks_read": marks,
+        out[folder.name] = {"images": n, "digitised": ok, "all_pulses_found": pulses,
+                            "clock_set_by_lead_change_marks": clocked, "lead_change_marks_read": marks,
+                            "lead_change_marks_printed": printed_marks,
+                            "clock_shift_ms_median": round(float(np.median(shifts)), 1) if shifts else None,
                             "st_elevation_criteria_met": elevated,
                             "share_with_st_elevation": round(elevated / ok, 3) if ok else None}
-        print(f"real {folder.name}: {ok}/{n} digitised, pulses on every row {pulses}, every lead-change mark read {marks}, "
+        print(f"real {folder.name}: {ok}/{n} digitised, pulses on every row {pulses}, clock set by the lead-change marks {clocked} "
+              f"({marks} of {printed_marks} marks read), "
               f"ST-elevation criteria met {elevated} ({out[folder.name]['share_with_st_elevation']})", flush=True)
     return out
 

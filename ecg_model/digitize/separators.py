@@ -123,3 +123,39 @@ def anchored_time(row_time: np.ndarray, offsets: list[tuple[float, float]], x_en
     before = xs < ax[0]
     correction[before] = delta[0] + slopes[0] * (xs[before] - ax[0])
     return np.maximum.accumulate(row_time + correction)
+
+
+def set_clocks(row_times: list[np.ndarray], n_cols: list[int], baselines: list[float], ink: np.ndarray,
+               px_per_mm: float, pen_px: float, duration: float, x_ends: list[float], px_per_s: float,
+               shared: bool) -> tuple[list[np.ndarray], list[int], list[float | None]]:
+    """Every row's clock (time per column) set by the lead-change marks read on the page.
+
+    With ``shared`` (a flat page: one clock for all rows) each mark's offset is the median of
+    the rows' readings (a wave touching the mark misleads one row only) and a row without
+    marks (a rhythm strip) runs on it too. Otherwise (a photo, whose rows' ends and scales
+    differ; pooling them lost 0.2 dB on the tuning photos) a row with marks keeps its own and
+    the others take the pooled ones.
+
+    Returns:
+        (the rows' clocks, marks read on each row, how far each row's strip start moved in ms,
+        None where no mark set the clock).
+    """
+    xs = np.arange(row_times[0].size, dtype=np.float64) if row_times else np.zeros(0)
+    own: list[list[tuple[float, float]]] = []
+    for r, n in enumerate(n_cols):
+        found = []
+        for c in range(1, n):
+            t_c = duration * c / n
+            x = find_separator(ink, float(np.interp(t_c, row_times[r], xs)), baselines[r], px_per_mm, pen_px)
+            if x is not None:
+                found.append((x, t_c))
+        own.append(separator_offsets(row_times[r], found))
+    pooled = pool_offsets(own, n_cols, row_times, duration, 3 * px_per_mm)
+    clocks: list[np.ndarray] = []
+    moved: list[float | None] = []
+    for r, row_time in enumerate(row_times):
+        fixed = anchored_time(row_time, own[r] if own[r] and not shared else pooled, x_ends[r], px_per_s)
+        start = int(np.clip(np.searchsorted(row_time, 0.0), 0, row_time.size - 1))
+        moved.append(None if fixed is row_time else round(float(fixed[start] - row_time[start]) * 1000.0, 1))
+        clocks.append(fixed)
+    return clocks, [len(o) for o in own], moved

@@ -19,7 +19,7 @@ from ..imaging.pipeline import PipelineResult
 from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
 from .ruler import grid_map, row_drift, row_ruler
-from .separators import anchored_time, find_separator, pool_offsets, separator_offsets
+from .separators import set_clocks
 from .trace import ColumnTrace, column_values, find_path, pen_width
 
 FS = 500
@@ -492,31 +492,9 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
         t = duration - (np.interp(x_end, xs, mm) - mm) / PAPER_SPEED_MM_S
         row_time.append(np.maximum.accumulate(t))
     # The lead-change marks, where printed, set each row's clock (see separators.py).
-    px_per_s = PAPER_SPEED_MM_S * ppm_t
-    offsets: list[list[tuple[float, float]]] = []
-    for r, row in enumerate(rows):
-        found = []
-        for c in range(1, len(row)):
-            t_c = duration * c / len(row)
-            x_sep = find_separator(result.ink_faint, float(np.interp(t_c, row_time[r], xs)), baselines[r],
-                                   ppm, line_px)
-            if x_sep is not None:
-                found.append((x_sep, t_c))
-        offsets.append(separator_offsets(row_time[r], found))
-    marks_read = [len(o) for o in offsets]
-    # A flat page has one clock for all its rows: each separator's offset is the median of the
-    # rows' readings (a wave touching the mark misleads one row only), and a row without marks
-    # (a rhythm strip) runs on it too. A photo's rows keep their own where they have marks (their
-    # ends and scales differ; pooling them lost 0.2 dB on the tuning photos).
-    pooled = pool_offsets(offsets, [len(row) for row in rows], row_time, duration, 3 * ppm)
-    offsets = [own if photo and own else pooled for own in offsets]
-    clock_ms: list[float | None] = []
-    for r in range(len(rows)):
-        fixed = anchored_time(row_time[r], offsets[r], x_ends[r], px_per_s)
-        # How far the strip's start moved: the grid's clock against the printed marks'.
-        start = int(np.clip(np.searchsorted(row_time[r], 0.0), 0, w - 1))
-        clock_ms.append(None if fixed is row_time[r] else round(float(fixed[start] - row_time[r][start]) * 1000.0, 1))
-        row_time[r] = fixed
+    row_time, marks_read, clock_ms = set_clocks(
+        row_time, [len(row) for row in rows], baselines, result.ink_faint, ppm, line_px, duration, x_ends,
+        PAPER_SPEED_MM_S * ppm_t, shared=not photo)
     flags: list[str] = []
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
