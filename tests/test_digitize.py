@@ -272,6 +272,10 @@ def test_lead_change_mark_is_read_to_a_tenth_of_a_pixel():
         assert found is not None and abs(found - x) <= 0.1, (x, found)
     ink, ppm = _separator_page(120.3, with_mark=False)
     assert find_separator(ink, 120.0, 100.0, ppm, 2.0) is None  # the wave alone is no mark
+    # A steep stroke of a QRS complex through both bands, with no mark: on a slant, not a mark.
+    ink = np.zeros((200, 240), np.uint8)
+    cv2.line(ink, (118 * 16, 70 * 16), (121 * 16, 130 * 16), 255, 2, cv2.LINE_AA, 4)
+    assert find_separator(ink.astype(np.float32) / 255.0, 120.0, 100.0, 5.4, 2.0) is None
     # A grid line that survived grid removal repeats 5 mm away: not a mark.
     ink, ppm = _separator_page(120.0)
     ink[int(100 - 3 * ppm):int(100 + 3 * ppm), 147:149] = 1.0

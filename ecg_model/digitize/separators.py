@@ -19,6 +19,10 @@ import numpy as np
 # synthetic printouts' marks reach 3 mm each way, the real ones' the whole row).
 _SEARCH_MM = 3.0
 _BAND_MM = (1.0, 2.6)
+# Most slant (px across per px down) a mark may have: the marks read on the tuning renders lean
+# 0.004 px per row at the 90th percentile, on the tuning photos 0.015 (the page is straightened
+# by one homography); a QRS complex's steep stroke leans 0.05 and more.
+_MAX_SLANT = 0.04
 # Anchors that would stretch the time axis by more than this against the grid are not trusted.
 _MAX_STRETCH = 0.03
 
@@ -66,6 +70,12 @@ def find_separator(ink: np.ndarray, x_expected: float, baseline: float, px_per_m
     if alone.sum() < max(3, 0.3 * rows.shape[0]):
         return None
     centres = (part[alone] * np.arange(lo, hi)).sum(axis=1) / part[alone].sum(axis=1)
+    ys = np.r_[np.arange(ya0, ya1), np.arange(yb0, yb1)][alone].astype(np.float64)
+    # Straight up and down: a steep stroke of a QRS complex is inked through both bands too, but
+    # on a slant.
+    slope, _ = np.polyfit(ys, centres, 1)
+    if abs(slope) > _MAX_SLANT:
+        return None
     return float(a + np.median(centres))
 
 
