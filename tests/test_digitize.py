@@ -16,7 +16,7 @@ from ecg_model.digitize import FS, digitize, measure_st
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse
-from ecg_model.digitize.separators import anchored_time, find_separator, pool_offsets, separator_offsets
+from ecg_model.digitize.separators import _consistent, anchored_time, find_separator, pool_offsets, separator_offsets
 from ecg_model.digitize.signals import _beyond_cut, _snap_gain
 from ecg_model.digitize.trace import follow_trace, pen_width
 from ecg_model.errors import ECGImageError
@@ -307,3 +307,15 @@ def test_separators_reset_a_clock_that_runs_one_percent_fast():
     # Rows sharing a clock: a row whose reading is off is outvoted.
     rows = [offsets, offsets, [(x, d + 0.02) for x, d in offsets]]
     assert pool_offsets(rows, [4, 4, 4], [grid_clock] * 3, 10.0, 3 * 5.4) == offsets
+
+
+def test_a_stroke_taken_for_a_mark_is_outvoted_by_the_pages_other_marks():
+    """Nine marks of a flat page lie on one line (the grid's clock off by 4 ms and a 1 % stretch);
+    one reading 3 px off (a wave's stroke standing by a mark) is dropped, the others are kept."""
+    px_per_s = 25.0 * 5.4
+    xs = np.array([450.0, 787.0, 1124.0] * 3)
+    offsets = 0.004 + 0.01 * (1450.0 - xs) / px_per_s
+    readings = list(zip(xs, offsets))
+    readings[5] = (readings[5][0], readings[5][1] + 3.0 / px_per_s)
+    keep = _consistent(readings, 0.5 / px_per_s)
+    assert keep.tolist() == [True] * 5 + [False] + [True] * 3

@@ -60,22 +60,37 @@ def find_separator(ink: np.ndarray, x_expected: float, baseline: float, px_per_m
         if 0 <= c0 and c1 <= w and np.any((ink[ya0:ya1, c0:c1] >= 0.5).mean(axis=0) >= 0.9) \
                 and np.any((ink[yb0:yb1, c0:c1] >= 0.5).mean(axis=0) >= 0.9):
             return None
-    # Its centre on every pixel row where it stands alone (nothing joined to it within two
-    # pixels either side): the darkness-weighted centroid, the median over those rows.
-    lo, hi = max(0, cols[0] - 1), min(b - a, cols[-1] + 2)
-    rows = np.vstack([ink[ya0:ya1, a:b], ink[yb0:yb1, a:b]])
-    part = rows[:, lo:hi]
-    alone = (rows[:, max(0, lo - 2):lo].max(axis=1, initial=0.0) < 0.2) & \
-        (rows[:, hi:hi + 2].max(axis=1, initial=0.0) < 0.2)
-    if alone.sum() < max(3, 0.3 * rows.shape[0]):
-        return None
-    centres = (part[alone] * np.arange(lo, hi)).sum(axis=1) / part[alone].sum(axis=1)
-    ys = np.r_[np.arange(ya0, ya1), np.arange(yb0, yb1)][alone].astype(np.float64)
+    bands = np.vstack([ink[ya0:ya1, a:b], ink[yb0:yb1, a:b]])
+    ys = np.r_[np.arange(ya0, ya1), np.arange(yb0, yb1)].astype(np.float64)
     # Straight up and down: a steep stroke of a QRS complex is inked through both bands too, but
-    # on a slant.
-    slope, _ = np.polyfit(ys, centres, 1)
+    # on a slant. Measured on the rows where the ink within 3 px of the line is one run clear of
+    # that window's edges (the whole cross-section, whichever way it leans).
+    wlo, whi = max(0, cols[0] - 3), min(b - a, cols[-1] + 4)
+    window = bands[:, wlo:whi]
+    inked = window >= 0.2
+    runs = np.count_nonzero(np.diff(np.pad(inked.view(np.int8), ((0, 0), (1, 0))), axis=1) == 1, axis=1)
+    single = (runs == 1) & ~inked[:, 0] & ~inked[:, -1]
+    if single.sum() < 3:
+        return None
+    lean = (window[single] * np.arange(window.shape[1])).sum(axis=1) / window[single].sum(axis=1)
+    upper = single[:ya1 - ya0].sum()
+    if upper >= 2 and single.sum() - upper >= 2:
+        # The medians of the two bands, so that a row or two a stroke touches do not tilt it.
+        slope = (np.median(lean[upper:]) - np.median(lean[:upper])) / \
+            (np.mean(ys[single][upper:]) - np.mean(ys[single][:upper]))
+    else:
+        slope = np.polyfit(ys[single], lean, 1)[0]
     if abs(slope) > _MAX_SLANT:
         return None
+    # Its centre on every pixel row where it stands alone (nothing within two pixels either side
+    # of its columns): the darkness-weighted centroid, the median over those rows.
+    lo, hi = max(0, cols[0] - 1), min(b - a, cols[-1] + 2)
+    part = bands[:, lo:hi]
+    alone = (bands[:, max(0, lo - 2):lo].max(axis=1, initial=0.0) < 0.2) & \
+        (bands[:, hi:hi + 2].max(axis=1, initial=0.0) < 0.2)
+    if alone.sum() < max(3, 0.3 * bands.shape[0]):
+        return None
+    centres = (part[alone] * np.arange(lo, hi)).sum(axis=1) / part[alone].sum(axis=1)
     return float(a + np.median(centres))
 
 
@@ -83,6 +98,27 @@ def separator_offsets(row_time: np.ndarray, found: list[tuple[float, float]]) ->
     """(x, time the separator marks minus the time the row's clock reads there) per separator."""
     xs = np.arange(row_time.size, dtype=np.float64)
     return [(x, t - float(np.interp(x, xs, row_time))) for x, t in found]
+
+
+def _consistent(readings: list[tuple[float, float]], tolerance_s: float) -> np.ndarray:
+    """Which of a page's (x, offset) readings agree with one straight line through them all
+    (the grid's clock is off by an offset and a stretch, the same along the page): a line fitted
+    by least squares, then again without the readings further than ``tolerance_s`` from it."""
+    x = np.array([r[0] for r in readings])
+    d = np.array([r[1] for r in readings])
+    keep = np.ones(x.size, bool)
+    if x.size < 3:
+        return keep
+    for _ in range(3):
+        if keep.sum() < 2 or np.ptp(x[keep]) <= 0:
+            break
+        coef = np.polyfit(x[keep], d[keep], 1)
+        new = np.abs(d - np.polyval(coef, x)) <= tolerance_s
+        if new.sum() < 2 or np.array_equal(new, keep):
+            keep = new if new.sum() >= 2 else keep
+            break
+        keep = new
+    return keep
 
 
 def pool_offsets(offsets: list[list[tuple[float, float]]], n_cols: list[int], row_times: list[np.ndarray],
@@ -147,7 +183,7 @@ def set_clocks(row_times: list[np.ndarray], n_cols: list[int], baselines: list[f
     the others take the pooled ones.
 
     Returns:
-        (the rows' clocks, marks read on each row, how far each row's strip start moved in ms,
+        (the rows' clocks, marks read (and kept) on each row, how far each row's strip start moved in ms,
         None where no mark set the clock).
     """
     xs = np.arange(row_times[0].size, dtype=np.float64) if row_times else np.zeros(0)
@@ -160,6 +196,12 @@ def set_clocks(row_times: list[np.ndarray], n_cols: list[int], baselines: list[f
             if x is not None:
                 found.append((x, t_c))
         own.append(separator_offsets(row_times[r], found))
+    # A page's readings agree with one line (its clock is off by an offset and a stretch) to a
+    # fraction of a pixel on a flat page (0.5 px allowed), to about a pixel in a photo (1.5 px);
+    # one that does not is a wave's stroke taken for a mark, and is dropped.
+    flat = [o for row in own for o in row]
+    keep = iter(_consistent(flat, (0.5 if shared else 1.5) / px_per_s).tolist())
+    own = [[o for o in row if next(keep)] for row in own]
     pooled = pool_offsets(own, n_cols, row_times, duration, 3 * px_per_mm)
     clocks: list[np.ndarray] = []
     moved: list[float | None] = []
