@@ -109,7 +109,7 @@ zeros = {r["zero"] for r in dig.rows}
 st.markdown(f"**{dig.layout}** layout, {dig.duration_s:g} s strip, {dig.gain_mm_per_mv:g} mm/mV, "
             f"{dig.px_per_mm:.2f} px per mm; 0 mV from "
             f"{'the calibration pulses' if zeros == {'pulse'} else 'each row baseline' if zeros == {'baseline'} else 'pulses where found, else the row baseline'}.")
-anchored = [r for r in dig.rows if r.get("separators")]
+anchored = [r for r in dig.rows if r.get("clock_shift_ms") is not None]
 if anchored:
     shift = max((r["clock_shift_ms"] for r in anchored), key=abs)
     st.caption(f"Time axis: the grid and the strip's end, set by the lead-change marks on {len(anchored)} of "
