@@ -6,8 +6,11 @@ the soft, blurred end of a stroke (a fraction of a pixel off on a scan, up to a 
 phone photo, where a pixel is 3-4 samples). A separator is a straight line: its centre does not
 move with a blur and is read to a tenth of a pixel. On the real printouts the marks also show
 what the grid cannot: their traces are drawn about 1 % narrower than their grid (the three
-marks of every row lie 69, 45 and 20 ms before where the grid puts them, and the strip's start
-94 ms), so lead boxes placed by the grid alone began up to 1.7 mm inside the previous lead.
+marks of every row lie about 69, 45 and 20 ms before where the grid puts them, and the strip's
+start 95 ms), so lead boxes placed by the grid alone began up to 1.7 mm inside the previous lead.
+
+A wave's steep stroke can pass for a mark; it leans, and it does not fall in line with the page's
+other marks (one offset and one stretch for the whole page), which is how it is told apart.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def find_separator(ink: np.ndarray, x_expected: float, baseline: float, px_per_m
     expected place. The mark's columns are inked on nearly every pixel row of two bands, 1 to
     2.6 mm above and below the baseline (where the trace itself runs flat); a wave crosses a
     band on a slant and fills a column over part of it only. They must form one line no wider
-    than a pen and a half, and stand clear of other ink on at least a third of those rows.
+    than a pen and a half that stands straight, is not repeated 5 mm away and is clear of other
+    ink on at least a third of those rows.
     """
     h, w = ink.shape
     a = int(np.floor(x_expected - _SEARCH_MM * px_per_mm))
