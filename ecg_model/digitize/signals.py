@@ -360,18 +360,20 @@ def _split_merged_runs(paths: dict[str, tuple[np.ndarray, np.ndarray, float, int
 
 def _ink_reach(mask: np.ndarray, xs: np.ndarray, edge: np.ndarray, direction: float, limit: int) -> np.ndarray:
     """How far the ink runs on from each ``edge`` (a row, per column ``xs``) in ``direction``
-    (+1 down, -1 up), up to ``limit`` rows: the search band may have cut a run short."""
+    (+1 down, -1 up), up to ``limit`` rows or the image's edge: the search band may have cut a
+    run short. All columns at once (a loop over them was 2 % of a page's digitising)."""
     h, w = mask.shape
     out = edge.astype(np.float64).copy()
-    steps = np.arange(1, limit + 1)
-    for i, (x, e) in enumerate(zip(xs, edge)):
-        if not (0 <= x < w) or not np.isfinite(e):
-            continue
-        rows = (int(e) + direction * steps).astype(int)
-        rows = rows[(rows >= 0) & (rows < h)]
-        ink = mask[rows, int(x)] > 0
-        k = int(np.argmin(ink)) if not ink.all() else ink.size
-        out[i] = e + direction * k
+    ok = (xs >= 0) & (xs < w) & np.isfinite(edge)
+    if not ok.any():
+        return out
+    start = edge[ok].astype(int)
+    rows = start[:, None] + int(direction) * np.arange(1, limit + 1)[None, :]
+    inside = (rows >= 0) & (rows < h)
+    ink = inside & (mask[np.clip(rows, 0, h - 1), xs[ok].astype(int)[:, None]] > 0)
+    # Steps taken before the first one off the ink (all of them where the ink never stops).
+    k = np.where(ink.all(axis=1), limit, np.argmin(ink, axis=1))
+    out[ok] = edge[ok] + direction * k
     return out
 
 
