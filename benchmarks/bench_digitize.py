@@ -33,10 +33,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecg_model.digitize import digitize, measure_st  # noqa: E402
+from ecg_model.digitize import DIGITIZE_WIDTH, digitize, measure_st, read_page  # noqa: E402
 from ecg_model.digitize.accuracy import printed_truth, snr_per_lead  # noqa: E402
 from ecg_model.errors import ECGImageError  # noqa: E402
-from ecg_model.imaging import run_pipeline  # noqa: E402
 from ecg_model.io import load_image  # noqa: E402
 from ecg_model.layouts import LAYOUTS, LEADS  # noqa: E402
 from ecg_model.synth import SynthOptions, generate_dataset  # noqa: E402
@@ -45,14 +44,14 @@ DEFAULT_PTBXL = ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset
 ST_TOLERANCE_MV = 0.05
 
 
-def evaluate_folder(folder: Path, records: list[dict]) -> dict:
+def evaluate_folder(folder: Path, records: list[dict], width: int = DIGITIZE_WIDTH) -> dict:
     per_image = []
     for rec in records:
         truth = np.load(folder / rec["waveform_uv"]).astype(np.float64) / 1000.0
         t0 = time.perf_counter()
         entry: dict = {"path": rec["path"], "layout": rec["layout"]}
         try:
-            result = run_pipeline(load_image(str(folder / rec["path"])), keep_stages=False, keep_maps=True)
+            result = read_page(load_image(str(folder / rec["path"])), width)
             t1 = time.perf_counter()
             dig = digitize(result)
             est = dig.matrix()
@@ -139,7 +138,7 @@ def summarise(per_image: list[dict]) -> dict:
     }
 
 
-def real_printouts(root: Path) -> dict:
+def real_printouts(root: Path, width: int = DIGITIZE_WIDTH) -> dict:
     """On the real printouts (no waveform truth): how many digitise, whether the calibration
     pulses are found, and how often the ST-elevation criteria are met per source folder.
     Distinct images only (the Mendeley set repeats files)."""
@@ -157,7 +156,7 @@ def real_printouts(root: Path) -> dict:
             seen.add(digest)
             n += 1
             try:
-                dig = digitize(run_pipeline(load_image(str(path)), keep_stages=False, keep_maps=True))
+                dig = digitize(read_page(load_image(str(path)), width))
             except ECGImageError:
                 continue
             ok += 1
@@ -187,18 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ptbxl", default=str(DEFAULT_PTBXL))
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--real", help="also run on real printouts in class folders (e.g. the Mendeley set)")
+    ap.add_argument("--work-width", type=int, default=DIGITIZE_WIDTH,
+                    help="px across the page is read at (the digitiser's default, as `digitize` uses)")
     args = ap.parse_args(argv)
     source = "ptbxl" if Path(args.ptbxl).is_file() else "sim"
     if source == "sim":
         print(f"PTB-XL subset not found at {args.ptbxl}: using the built-in simulator", file=sys.stderr)
-    report: dict = {"source": source, "n_per_kind": args.n, "seed": args.seed,
+    report: dict = {"source": source, "n_per_kind": args.n, "seed": args.seed, "work_width": args.work_width,
                     "snr_definition": "PhysioNet Challenge 2024, printed samples only, no alignment"}
     with tempfile.TemporaryDirectory() as tmp:
         for kind, photo, seed in (("flat", False, args.seed), ("photo", True, args.seed + 1)):
             folder = Path(tmp) / kind
             options = SynthOptions(photo=photo, source=source, ptbxl_path=args.ptbxl if source == "ptbxl" else None)
             records = generate_dataset(folder, args.n, seed=seed, options=options)
-            report[kind] = evaluate_folder(folder, records)
+            report[kind] = evaluate_folder(folder, records, args.work_width)
             r = report[kind]
             print(f"{kind:6s} {r['digitised']}/{r['images']} digitised | SNR median {r['snr_db_median_all_leads']} dB "
                   f"(95 % CI {r['snr_db_median_ci95']}) "
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"ST within 0.05 mV {r['st_within_0_05_mv']} (95 % CI {r['st_within_ci95']}) of {r['st_leads']} leads | "
                   f"{r['ms_per_image_median']} ms per image ({r['ms_digitize_median']} ms digitising)", flush=True)
     if args.real:
-        report["real"] = real_printouts(Path(args.real))
+        report["real"] = real_printouts(Path(args.real), args.work_width)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -170,12 +170,14 @@ def _unique_stems(paths: Sequence[str]) -> list[str]:
 def cmd_digitize(args: argparse.Namespace) -> int:
     import time
 
-    from .digitize import digitize, measure_st
+    from .digitize import DIGITIZE_WIDTH, digitize, measure_st, read_page
     from .digitize.export import record_name, write_csv, write_wfdb
     from .errors import ECGImageError
-    from .imaging import run_pipeline
     from .io import load_image
 
+    width = DIGITIZE_WIDTH if args.work_width is None else args.work_width
+    if not 800 <= width <= 4000:
+        raise UsageError(f"--work-width must be between 800 and 4000 px, got {width}")
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _expand_inputs(args.images)
@@ -185,7 +187,7 @@ def cmd_digitize(args: argparse.Namespace) -> int:
         try:
             loaded = load_image(path)
             t1 = time.perf_counter()
-            result = run_pipeline(loaded, keep_stages=False, keep_maps=True)
+            result = read_page(loaded, width)
             t2 = time.perf_counter()
             dig = digitize(result)
             st = measure_st(dig.matrix(), dig.fs)
@@ -411,6 +413,9 @@ def build_parser() -> Parser:
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (a folder means the images in it)")
     p.add_argument("--out", required=True, help="output folder: <stem>.csv, <stem>.hea and <stem>.dat per image")
     p.add_argument("--json", action="store_true", help="one JSON object per input (leads, quality flags, ST)")
+    p.add_argument("--work-width", type=int, default=None, metavar="PX",
+                   help="width in px the page is cleaned and read at (default 2400; 1600 reads about twice as "
+                        "fast and about 2 dB less accurately on flat pages; 800-4000)")
     p.set_defaults(func=cmd_digitize)
 
     p = sub.add_parser("bench", help="per-stage timings and peak memory on standard inputs", epilog=EPILOG)

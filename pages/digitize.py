@@ -8,7 +8,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from ecg_model.attribution import lead_shares
-from ecg_model.digitize import Digitization, STReport, digitize, measure_st
+from ecg_model.digitize import Digitization, STReport, digitize, measure_st, read_page
 from ecg_model.digitize.export import csv_text, record_name, wfdb_zip
 from ecg_model.errors import ECGImageError
 from ecg_model.explain import cam_on_page
@@ -19,17 +19,23 @@ PAGE_DISCLAIMER = ("Signals and ST levels read from a picture carry the picture'
                    "distortion, overlapping traces). For teaching and research; never for diagnosis.")
 
 
-def _digitised(key: tuple, pipe) -> tuple[Digitization | None, STReport | None, str | None]:
-    """Digitisation per result, kept for the session (the sliders and tables re-run the page)."""
+def _digitised(key: tuple, analysis) -> tuple[Digitization | None, STReport | None, str | None, object]:
+    """Digitisation per result, kept for the session (the sliders and tables re-run the page).
+
+    The page is cleaned again at the digitiser's own width (finer than the model's, see
+    ``DIGITIZE_WIDTH``); the page it was read from comes back for the check image."""
     store = st.session_state.setdefault("digitised", {})
     if key not in store:
         if len(store) > 6:
             store.pop(next(iter(store)))
+        page = analysis.pipeline
         try:
-            dig = digitize(pipe)
-            store[key] = (dig, measure_st(dig.matrix(), dig.fs), None)
+            if analysis.loaded is not None:
+                page = read_page(analysis.loaded)
+            dig = digitize(page)
+            store[key] = (dig, measure_st(dig.matrix(), dig.fs), None, page)
         except ECGImageError as exc:
-            store[key] = (None, None, str(exc))
+            store[key] = (None, None, str(exc), page)
     return store[key]
 
 
@@ -100,7 +106,7 @@ if upload is not None and predictor is not None and st.session_state.get("digiti
 result, analysis, pipe = chosen_pipeline("Upload an ECG image above, or analyse one on the Analyze page; its leads "
                                          "appear here.")
 with st.spinner("Reading the leads…"):
-    dig, st_report, problem = _digitised((result.name, id(analysis)), pipe)
+    dig, st_report, problem, read_from = _digitised((result.name, id(analysis)), analysis)
 if dig is None or st_report is None:
     st.error(f"{result.name}: {problem}")
     st.stop()
@@ -124,7 +130,7 @@ st.plotly_chart(_lead_figure(dig, st_report), key=f"leads-{id(dig)}")
 left, right = st.columns([3, 2])
 with left:
     st.subheader("What was read")
-    check = _trace_check(pipe, dig)
+    check = _trace_check(read_from, dig)
     st.image(check, caption="Digitised paths drawn over the cleaned page", width="stretch")
 with right:
     st.subheader("ST levels and saliency")

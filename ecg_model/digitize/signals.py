@@ -20,7 +20,7 @@ from ..layouts import LAYOUTS, LEADS, box_name
 from .pulse import Pulse, find_pulse
 from .ruler import grid_map, row_drift, row_ruler
 from .separators import set_clocks
-from .trace import ColumnTrace, column_values, find_path, pen_width
+from .trace import ColumnTrace, column_values, find_path, pen_width, side_width
 
 FS = 500
 PAPER_SPEED_MM_S = 25.0
@@ -476,6 +476,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     baselines = list(result.baselines)
     x0, y0, x1, y1 = result.crop_box or (0, 0, w, h)
     line_px = pen_width(mask[y0:y1, x0:x1])
+    side_px = side_width(mask[y0:y1, x0:x1], line_px)
     # The darkness-weighted pen width of the strokes kept by the pipeline (the end-of-strip
     # correction was fitted on it).
     soft_px = pen_width(result.ink_mask[y0:y1, x0:x1], result.ink_soft[y0:y1, x0:x1])
@@ -519,7 +520,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     merged = _split_merged_runs(paths, baselines, hidden)
     traces: dict[str, tuple[ColumnTrace, int, int, int]] = {}
     for name, (top, bottom, amb, bx0, r, c) in paths.items():
-        y = column_values(top, bottom, bx0, line_px, soft_map)
+        y = column_values(top, bottom, bx0, line_px, soft_map, side_px)
         for idx, edge, direction, cut in hidden.get(name, []):
             edge = _ink_reach(mask, bx0 + idx, edge, direction, int(pitch))
             y = _beyond_cut(y, idx, edge, direction, line_px / 2.0, cut)
