@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecg_model.digitize import DIGITIZE_WIDTH, digitize, measure_st, read_page  # noqa: E402
+from ecg_model.digitize import digitize, measure_st, read_page  # noqa: E402
 from ecg_model.digitize.accuracy import printed_truth, snr_per_lead  # noqa: E402
 from ecg_model.errors import ECGImageError  # noqa: E402
 from ecg_model.io import load_image  # noqa: E402
@@ -44,7 +44,7 @@ DEFAULT_PTBXL = ROOT.parent / "shared" / "data" / "ptbxl_subset" / "ptbxl_subset
 ST_TOLERANCE_MV = 0.05
 
 
-def evaluate_folder(folder: Path, records: list[dict], width: int = DIGITIZE_WIDTH) -> dict:
+def evaluate_folder(folder: Path, records: list[dict], width: int | None = None) -> dict:
     per_image = []
     for rec in records:
         truth = np.load(folder / rec["waveform_uv"]).astype(np.float64) / 1000.0
@@ -138,7 +138,7 @@ def summarise(per_image: list[dict]) -> dict:
     }
 
 
-def real_printouts(root: Path, width: int = DIGITIZE_WIDTH) -> dict:
+def real_printouts(root: Path, width: int | None = None) -> dict:
     """On the real printouts (no waveform truth): how many digitise, whether the calibration
     pulses are found, and how often the ST-elevation criteria are met per source folder.
     Distinct images only (the Mendeley set repeats files)."""
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ptbxl", default=str(DEFAULT_PTBXL))
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--real", help="also run on real printouts in class folders (e.g. the Mendeley set)")
-    ap.add_argument("--work-width", type=int, default=DIGITIZE_WIDTH,
-                    help="px across the page is read at (the digitiser's default, as `digitize` uses)")
+    ap.add_argument("--work-width", type=int, default=None,
+                    help="px across the page is read at (default: the digitiser's choice per page, as `digitize`)")
     args = ap.parse_args(argv)
     source = "ptbxl" if Path(args.ptbxl).is_file() else "sim"
     if source == "sim":

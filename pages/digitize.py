@@ -23,7 +23,7 @@ def _digitised(key: tuple, analysis) -> tuple[Digitization | None, STReport | No
     """Digitisation per result, kept for the session (the sliders and tables re-run the page).
 
     The page is cleaned again at the digitiser's own width (finer than the model's, see
-    ``DIGITIZE_WIDTH``); the page it was read from comes back for the check image."""
+    ``digitize_width``); the page it was read from comes back for the check image."""
     store = st.session_state.setdefault("digitised", {})
     if key not in store:
         if len(store) > 6:

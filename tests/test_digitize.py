@@ -4,6 +4,7 @@ round trips, the command line, and refusals with reasons. Synthetic fixtures onl
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from ecg_model.__main__ import main
-from ecg_model.digitize import DIGITIZE_WIDTH, FS, digitize, digitize_image, measure_st
+from ecg_model.digitize import DIGITIZE_WIDTH, DIGITIZE_WIDTH_LARGE, FS, digitize, digitize_image, digitize_width, measure_st
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse
@@ -21,7 +22,7 @@ from ecg_model.digitize.signals import _beyond_cut, _snap_gain
 from ecg_model.digitize.trace import _extreme_filter, follow_trace, pen_width, side_width
 from ecg_model.errors import ECGImageError
 from ecg_model.imaging import run_pipeline
-from ecg_model.io import load_image
+from ecg_model.io import from_array, load_image
 from ecg_model.layouts import LEADS
 from ecg_model.synth.generate import SynthOptions, example_printout, make_sample
 from ecg_model.synth.waveform import WaveformParams, synthesize
@@ -100,6 +101,18 @@ def test_digitising_width_reads_the_page_finer_than_the_models(risky_page):
     assert np.median(list(snr.values())) >= 22.0, snr
     assert min(snr.values()) >= 16.0, snr
     assert np.median(list(snr.values())) >= np.median(list(snr_1600.values())) + 2.0
+
+
+def test_digitising_width_follows_the_pages_size_in_the_file(risky_page):
+    printout, _, _ = risky_page
+    rgb = printout.rgb  # 1754 px across: enlarged 1.8 times to 3200 its thin QRS strokes broke up
+    assert digitize_width(rgb) == DIGITIZE_WIDTH
+    big = cv2.resize(rgb, (2400, round(2400 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_CUBIC)
+    assert digitize_width(big) == DIGITIZE_WIDTH_LARGE == 3200
+    # A JPEG the decoder reduced: the file's pixels count, not the decoded ones.
+    small = cv2.resize(rgb, (1100, round(1100 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
+    assert digitize_width(from_array(small)) == DIGITIZE_WIDTH
+    assert digitize_width(dataclasses.replace(from_array(small), scale=2.0)) == DIGITIZE_WIDTH_LARGE
 
 
 def test_phone_photo_digitises_with_a_usable_signal():

@@ -14,31 +14,57 @@ if TYPE_CHECKING:
     from ..imaging import PipelineResult
     from ..io import LoadedImage
 
-__all__ = ["DIGITIZE_WIDTH", "FS", "Digitization", "LeadSignal", "STReport", "digitize", "digitize_file",
-           "digitize_image", "measure_st", "read_page"]
+__all__ = ["DIGITIZE_WIDTH", "DIGITIZE_WIDTH_LARGE", "FS", "Digitization", "LeadSignal", "STReport", "digitize", "digitize_file",
+           "digitize_image", "digitize_width", "measure_st", "read_page"]
 
-# The digitiser reads the page at 2400 px across (about 8 px per mm), not at the model's 1600:
-# a QRS flank is then half as many millimetres per pixel again, and the pen's round end is
-# undone over more columns. Median SNR on the flat tuning sets 13.85 -> 15.16 dB (seed 5) and
-# 12.40 -> 13.80 (seed 9), photos 9.09 -> 9.13 (seed 6) and 8.05 -> 8.67 (seed 10); a page
-# drawn coarser than that is enlarged, which still helped (the thresholds and the round pen
-# read more finely). Costs about twice the time of the 1600 px pipeline.
+# The digitiser reads the page finer than the model's 1600 px: 2400 px across (about 8 px per
+# mm), or 3200 where the page is at least LARGE_PAGE_PX long in the file. The pen's round end
+# is then undone over more columns and a QRS flank over more rows. All-leads median SNR on the
+# tuning sets, 1600 -> 2400 -> 3200 px: flat seed 5 13.95 -> 16.02 -> 16.62, flat seed 9 14.13
+# at 2400 -> 14.80, simulator seed 5 16.41 -> 16.45. At 3200 the pages drawn at 7 px per mm or
+# more (over 2000 px across) gained 1.2 dB on average, those drawn coarser 0.3-0.5, and the
+# example printout (1754 px) lost 7.5 (enlarged 1.8 times, its thin QRS strokes broke into
+# pieces); photos of 1600 x 1200 px lost 0.6-1.3. 12-megapixel photos (pages about 3200 px long
+# in the file) gained 4-6 dB from 2400 to 3200, and 4000 px nothing more. Costs about 2 and 3.5
+# times the 1600 px pipeline.
 DIGITIZE_WIDTH = 2400
+DIGITIZE_WIDTH_LARGE = 3200
+LARGE_PAGE_PX = 2000
 
 
-def read_page(image: LoadedImage | np.ndarray, work_width: int = DIGITIZE_WIDTH) -> PipelineResult:
-    """The pipeline run for digitising: at ``work_width`` px across, with the maps it reads.
+def digitize_width(image: LoadedImage | np.ndarray) -> int:
+    """The width to digitise a page at: ``DIGITIZE_WIDTH_LARGE`` where the page (its outline
+    in a photo, else the whole image) is at least ``LARGE_PAGE_PX`` long in the file's pixels
+    (a JPEG may have been decoded smaller), else ``DIGITIZE_WIDTH``."""
+    from ..imaging.page import detect_page, page_size_px
+    from ..io import LoadedImage
+
+    rgb, scale = (image.rgb, image.scale) if isinstance(image, LoadedImage) else (image, 1.0)
+    page = detect_page(rgb)
+    long_side = max(page_size_px(page.corners)) if page.corners is not None else max(rgb.shape[:2])
+    return DIGITIZE_WIDTH_LARGE if long_side * scale >= LARGE_PAGE_PX else DIGITIZE_WIDTH
+
+
+def read_page(image: LoadedImage | np.ndarray, work_width: int | None = None) -> PipelineResult:
+    """The pipeline run for digitising: at ``work_width`` px across (None: ``digitize_width``),
+    with the maps the digitiser reads.
 
     Raises:
         ECGImageError: the image is refused (too small, too elongated).
     """
     from ..imaging import PipelineConfig, run_pipeline
+    from ..imaging.pipeline import check_proportions
+    from ..io import LoadedImage
 
+    if work_width is None:
+        rgb = image.rgb if isinstance(image, LoadedImage) else image
+        check_proportions(rgb.shape[1], rgb.shape[0])  # refuse before looking for a page
+        work_width = digitize_width(image)
     return run_pipeline(image, PipelineConfig(work_width=work_width), keep_stages=False, keep_maps=True)
 
 
 def digitize_image(image: LoadedImage | np.ndarray,
-                   work_width: int = DIGITIZE_WIDTH) -> tuple[Digitization, PipelineResult]:
+                   work_width: int | None = None) -> tuple[Digitization, PipelineResult]:
     """Clean and digitise one loaded image; also returns the page it was read from.
 
     Raises:
@@ -48,7 +74,7 @@ def digitize_image(image: LoadedImage | np.ndarray,
     return digitize(result), result
 
 
-def digitize_file(path: str, work_width: int = DIGITIZE_WIDTH) -> tuple[Digitization, STReport]:
+def digitize_file(path: str, work_width: int | None = None) -> tuple[Digitization, STReport]:
     """Load an image, run the pipeline and digitise it.
 
     Raises:
