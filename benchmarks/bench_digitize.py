@@ -3,6 +3,8 @@
 Printouts are rendered by ``synth`` from real PTB-XL records (or from the built-in simulator
 when the PTB-XL subset is not there), flat and as simulated phone photos, on seeds that were
 never used to tune the digitiser (seeds 5, 6, 9, 10 and 12 were; the defaults here are 101 and 102).
+The photos are 1600 x 1200 px frames, as ``synth`` draws them; ``--photos-12mp`` adds 4000 x 3000
+px ones (a phone's 12 megapixels, seed 103), where the page is read at the digitiser's larger width.
 
 Signal-to-noise ratio as in the PhysioNet Challenge 2024: per lead, on the samples the page
 prints, 10 log10(sum truth^2 / sum (estimate - truth)^2), no shift in time or level forgiven,
@@ -12,7 +14,7 @@ on the digitised signal; a lead counts as right when they are within 0.05 mV, an
 truth has a measurable ST but whose estimate has none counts as wrong. Both figures come with a 95 %
 bootstrap interval over images (the leads of one image are not independent).
 
-    PYTHONPATH=. python benchmarks/bench_digitize.py --n 40 [--ptbxl PATH] [--json OUT] [--real DIR]
+    PYTHONPATH=. python benchmarks/bench_digitize.py --n 40 [--ptbxl PATH] [--json OUT] [--real DIR] [--photos-12mp]
 
 PTB-XL: Wagner et al., PhysioNet, CC BY 4.0. Real printouts (--real): "ECG Images dataset of Cardiac
 Patients", Khan and Hussain, Mendeley Data, CC BY 4.0.
@@ -186,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ptbxl", default=str(DEFAULT_PTBXL))
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("--real", help="also run on real printouts in class folders (e.g. the Mendeley set)")
+    ap.add_argument("--photos-12mp", action="store_true",
+                    help="also 4000 x 3000 px photos (seed SEED + 2)")
     ap.add_argument("--work-width", type=int, default=None,
                     help="px across the page is read at (default: the digitiser's choice per page, as `digitize`)")
     args = ap.parse_args(argv)
@@ -195,13 +199,17 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"source": source, "n_per_kind": args.n, "seed": args.seed, "work_width": args.work_width,
                     "snr_definition": "PhysioNet Challenge 2024, printed samples only, no alignment"}
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, photo, seed in (("flat", False, args.seed), ("photo", True, args.seed + 1)):
+        kinds = [("flat", False, args.seed, (1600, 1200)), ("photo", True, args.seed + 1, (1600, 1200))]
+        if args.photos_12mp:
+            kinds.append(("photo_12mp", True, args.seed + 2, (4000, 3000)))
+        for kind, photo, seed, frame in kinds:
             folder = Path(tmp) / kind
-            options = SynthOptions(photo=photo, source=source, ptbxl_path=args.ptbxl if source == "ptbxl" else None)
+            options = SynthOptions(photo=photo, source=source, ptbxl_path=args.ptbxl if source == "ptbxl" else None,
+                                   frame_wh=frame)
             records = generate_dataset(folder, args.n, seed=seed, options=options)
             report[kind] = evaluate_folder(folder, records, args.work_width)
             r = report[kind]
-            print(f"{kind:6s} {r['digitised']}/{r['images']} digitised | SNR median {r['snr_db_median_all_leads']} dB "
+            print(f"{kind:10s} {r['digitised']}/{r['images']} digitised | SNR median {r['snr_db_median_all_leads']} dB "
                   f"(95 % CI {r['snr_db_median_ci95']}) "
                   f"(digitised only {r['snr_db_median_digitised_leads']}; by layout {r['snr_db_median_by_layout']}) | "
                   f"ST within 0.05 mV {r['st_within_0_05_mv']} (95 % CI {r['st_within_ci95']}) of {r['st_leads']} leads | "

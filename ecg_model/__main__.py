@@ -414,8 +414,8 @@ def build_parser() -> Parser:
     p.add_argument("--out", required=True, help="output folder: <stem>.csv, <stem>.hea and <stem>.dat per image")
     p.add_argument("--json", action="store_true", help="one JSON object per input (leads, quality flags, ST)")
     p.add_argument("--work-width", type=int, default=None, metavar="PX",
-                   help="width in px the page is cleaned and read at (default: 3200 for a page at least 1500 px "
-                        "long in the image, else 2400; 1600 reads two to three times as fast and about 2 dB less "
+                   help="width in px the page is cleaned and read at (default: 3200 for a page at least 2000 px "
+                        "long in the file, else 2400; 1600 reads two to three times as fast and about 2 dB less "
                         "accurately on flat pages; 800-4000)")
     p.set_defaults(func=cmd_digitize)
 

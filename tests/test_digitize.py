@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from ecg_model.__main__ import main
-from ecg_model.digitize import DIGITIZE_WIDTH, DIGITIZE_WIDTH_LARGE, FS, digitize, digitize_image, digitize_width, measure_st
+from ecg_model.digitize import (DIGITIZE_WIDTH, DIGITIZE_WIDTH_LARGE, FS, digitize, digitize_image, digitize_width,
+                                measure_st)
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from ..imaging import PipelineResult
     from ..io import LoadedImage
 
-__all__ = ["DIGITIZE_WIDTH", "DIGITIZE_WIDTH_LARGE", "FS", "Digitization", "LeadSignal", "STReport", "digitize", "digitize_file",
-           "digitize_image", "digitize_width", "measure_st", "read_page"]
+__all__ = ["DIGITIZE_WIDTH", "DIGITIZE_WIDTH_LARGE", "FS", "Digitization", "LeadSignal", "STReport", "digitize",
+           "digitize_file", "digitize_image", "digitize_width", "measure_st", "read_page"]
 
 # The digitiser reads the page finer than the model's 1600 px: 2400 px across (about 8 px per
 # mm), or 3200 where the page is at least LARGE_PAGE_PX long in the file. The pen's round end

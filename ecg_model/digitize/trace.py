@@ -123,10 +123,11 @@ def _best_path(runs: list[list[list[int]]], baseline: float, px_per_mm: float) -
 
 
 # How far the pen reaches sideways past the curve, in px: half of (the run's height on flat
-# stretches less this), or half of (the steep strokes' width across less _SIDE_LESS_PX) where
-# that is less. A run counts whole pixels, one more than the distance between its end pixels'
-# centres. Fitted on flat tuning set 5 and the simulator's set 5 at 2400 px (1.0 and 1.5 for
-# the first were 0.4 and 0.5 dB worse at 1600 px; 0.25 and 1.0 for the second 0.3-1.4 dB).
+# stretches less _PEN_SIDE_LESS_PX), or half of (the steep strokes' width across less
+# _SIDE_LESS_PX) where that is less. A run counts whole pixels, one more than the distance
+# between its end pixels' centres. The first was fitted at 1600 px on flat tuning set 5 (1.0
+# and 1.5 were 0.4 and 0.5 dB worse), the second at 2400 px on that set and the simulator's set
+# 5 (0.75 and 1.0 were up to 0.4 and 1.1 dB worse on one of them).
 _PEN_SIDE_LESS_PX = 1.25
 _SIDE_LESS_PX = 0.5
 
