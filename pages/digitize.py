@@ -12,14 +12,17 @@ from ecg_model.digitize import Digitization, STReport, digitize, measure_st, rea
 from ecg_model.digitize.export import csv_text, record_name, wfdb_zip
 from ecg_model.errors import ECGImageError
 from ecg_model.explain import cam_on_page
+from ecg_model.imaging import PipelineResult
 from ecg_model.layouts import LEADS
+from ecg_model.predict import Analysis
 from ui_common import IMAGE_TYPES, analyse_and_store, chosen_pipeline, disclaimer, get_predictor, png_bytes
 
 PAGE_DISCLAIMER = ("Signals and ST levels read from a picture carry the picture's errors (resolution, "
                    "distortion, overlapping traces). For teaching and research; never for diagnosis.")
 
 
-def _digitised(key: tuple, analysis) -> tuple[Digitization | None, STReport | None, str | None, object]:
+def _digitised(key: tuple, analysis: Analysis) -> tuple[Digitization | None, STReport | None, str | None,
+                                                        PipelineResult | None]:
     """Digitisation per result, kept for the session (the sliders and tables re-run the page).
 
     The page is cleaned again at the digitiser's own width (finer than the model's, see

@@ -35,11 +35,18 @@ LARGE_PAGE_PX = 2000
 def digitize_width(image: LoadedImage | np.ndarray) -> int:
     """The width to digitise a page at: ``DIGITIZE_WIDTH_LARGE`` where the page (its outline
     in a photo, else the whole image) is at least ``LARGE_PAGE_PX`` long in the file's pixels
-    (a JPEG may have been decoded smaller), else ``DIGITIZE_WIDTH``."""
+    (a JPEG may have been decoded smaller), else ``DIGITIZE_WIDTH``.
+
+    Raises:
+        ECGImageError: the image is too small or too elongated to be a page (checked before
+            looking for one, as the pipeline does).
+    """
     from ..imaging.page import detect_page, page_size_px
+    from ..imaging.pipeline import check_proportions
     from ..io import LoadedImage
 
     rgb, scale = (image.rgb, image.scale) if isinstance(image, LoadedImage) else (image, 1.0)
+    check_proportions(rgb.shape[1], rgb.shape[0])
     page = detect_page(rgb)
     long_side = max(page_size_px(page.corners)) if page.corners is not None else max(rgb.shape[:2])
     return DIGITIZE_WIDTH_LARGE if long_side * scale >= LARGE_PAGE_PX else DIGITIZE_WIDTH
@@ -53,12 +60,8 @@ def read_page(image: LoadedImage | np.ndarray, work_width: int | None = None) ->
         ECGImageError: the image is refused (too small, too elongated).
     """
     from ..imaging import PipelineConfig, run_pipeline
-    from ..imaging.pipeline import check_proportions
-    from ..io import LoadedImage
 
     if work_width is None:
-        rgb = image.rgb if isinstance(image, LoadedImage) else image
-        check_proportions(rgb.shape[1], rgb.shape[0])  # refuse before looking for a page
         work_width = digitize_width(image)
     return run_pipeline(image, PipelineConfig(work_width=work_width), keep_stages=False, keep_maps=True)
 
