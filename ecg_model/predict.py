@@ -6,55 +6,24 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from .analysis import NOT_A_DEVICE, Analysis, clean
+from .batch import WorkerStartError, can_use_processes, clean_in_processes, start_workers
 from .calibrate import calibrated_probability
-from .errors import ECGImageError, WeightsError
+from .errors import WeightsError
 from .explain import explain_decided
-from .imaging import PIPELINE_VERSION, PipelineConfig, PipelineResult, run_pipeline
-from .io import ImageSource, LoadedImage, load_image
+from .imaging import PIPELINE_VERSION, PipelineConfig
+from .io import ImageSource, LoadedImage
 from .model import fuse_for_inference
 from .weights import DEFAULT_WEIGHTS, load_model
 
-NOT_A_DEVICE = ("Teaching and research tool, not a medical device: this estimate must not be used "
-                "to diagnose, treat or triage anyone.")
-
-
-@dataclass
-class Analysis:
-    """The outcome for one image (DESIGN.md's ``predict --json`` fields, plus the details)."""
-
-    path: str
-    status: str  # ok | rejected | error
-    message: str
-    risk: float | None = None
-    label: str | None = None
-    risk_band: tuple[float, float] | None = None
-    logit: float | None = None
-    deskew_deg: float | None = None
-    turned_deg: int = 0  # 0, 90, 180 or 270: the input's turn (counter-clockwise) that stood the page upright
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    pipeline: PipelineResult | None = None
-    loaded: LoadedImage | None = None
-    cam: np.ndarray | None = None  # at model-input size
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "status": self.status,
-            "risk": None if self.risk is None else round(float(self.risk), 6),
-            "label": self.label,
-            "message": self.message,
-            "deskew_deg": None if self.deskew_deg is None else round(float(self.deskew_deg), 3) + 0.0,
-            "turned_deg": self.turned_deg,
-            "risk_band": None if self.risk_band is None else [round(v, 6) for v in self.risk_band],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-        }
+__all__ = ["NOT_A_DEVICE", "Analysis", "Predictor"]  # Analysis lives in analysis.py (no torch there)
 
 
 def _tta_variants(x: np.ndarray) -> np.ndarray:
@@ -143,8 +112,10 @@ class Predictor:
     def analyse_many(self, sources: Sequence[ImageSource], jobs: int = 0, **options: Any) -> Iterator[Analysis]:
         """``analyse`` each source, several at once, yielding results in input order.
 
-        Threads, not processes: OpenCV and numpy release the GIL, the model is behind the lock,
-        and no second copy of torch has to start (two threads: 4.0 -> 6.1 scans/s on 2 cores).
+        From ``batch.MIN_IMAGES`` files or byte strings up, worker processes load and clean the
+        images (``batch.clean_in_processes``) while this process scores them with one torch
+        thread (the workers hold the cores); fewer images, or open file objects, go through
+        threads, whose start costs nothing.
 
         Args:
             jobs: images in flight at once; 0 means the CPU cores, at most 4.
@@ -155,6 +126,18 @@ class Predictor:
             for src in sources:
                 yield self.analyse(src, **options)
             return
+        if can_use_processes(sources, jobs):
+            keep_stages = bool(options.get("keep_stages", True))
+            try:
+                workers = start_workers(min(jobs, len(sources)), self.pipeline_config, keep_stages)
+            except WorkerStartError:
+                workers = []  # cleaned here, in threads, below
+            if workers:
+                with _torch_threads(1):
+                    for analysis in clean_in_processes(sources, workers, self.pipeline_config, keep_stages):
+                        yield self.score(analysis, bool(options.get("with_cam", False)),
+                                         str(options.get("cam_method", "gradcam")))
+                return
         with ThreadPoolExecutor(min(jobs, len(sources))) as pool:
             yield from pool.map(lambda src: self.analyse(src, **options), sources)
 
@@ -166,40 +149,37 @@ class Predictor:
             An ``Analysis`` whose status is "error" (file unreadable), "rejected" (read, but
             not an ECG that can be assessed) or "ok".
         """
-        label = name or (str(source) if isinstance(source, (str, Path)) else "upload")
-        t0 = time.perf_counter()
-        timings: dict[str, float] = {}
-        try:
-            loaded = source if isinstance(source, LoadedImage) else load_image(source)
-        except ECGImageError as exc:
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            return Analysis(label, exc.kind, str(exc), timings_ms=timings)
-        timings["load"] = (time.perf_counter() - t0) * 1000
-        try:
-            result = run_pipeline(loaded, self.pipeline_config, keep_stages=keep_stages)
-        except ECGImageError as exc:
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            return Analysis(label, exc.kind, str(exc), timings_ms=timings, loaded=loaded)
-        for k, v in result.timings_ms.items():
-            timings[k] = v
-        analysis = Analysis(label, "ok", "", deskew_deg=result.deskew_deg, turned_deg=result.turned_deg,
-                            pipeline=result, loaded=loaded)
-        if not result.gate.ok or result.model_input is None:
-            analysis.status = "rejected"
-            analysis.message = "cannot assess this image: " + result.gate.message
-            timings["total"] = (time.perf_counter() - t0) * 1000
-            analysis.timings_ms = timings
+        return self.score(clean(source, self.pipeline_config, name, keep_stages), with_cam, cam_method)
+
+    def score(self, analysis: Analysis, with_cam: bool = False, cam_method: str = "gradcam") -> Analysis:
+        """The risk (and Grad-CAM) of a cleaned image that passed the gate; others pass through."""
+        if not analysis.scorable:
             return analysis
+        assert analysis.pipeline is not None and analysis.pipeline.model_input is not None
+        x = analysis.pipeline.model_input
+        timings = analysis.timings_ms
         t1 = time.perf_counter()
         if with_cam:
-            risk, logit, band, analysis.cam = self.risk_and_cam(result.model_input, cam_method)
+            risk, logit, band, analysis.cam = self.risk_and_cam(x, cam_method)
             timings["model_and_gradcam"] = (time.perf_counter() - t1) * 1000
         else:
-            risk, logit, band = self.risk_of(result.model_input)
+            risk, logit, band = self.risk_of(x)
             timings["model"] = (time.perf_counter() - t1) * 1000
         analysis.risk, analysis.logit, analysis.risk_band = risk, logit, band
         analysis.label = "risky" if risk >= self.threshold else "normal"
         analysis.message = NOT_A_DEVICE
-        timings["total"] = (time.perf_counter() - t0) * 1000
-        analysis.timings_ms = timings
+        # The whole: cleaning (in whichever process did it) and scoring.
+        timings["total"] = timings.get("total", 0.0) + (time.perf_counter() - t1) * 1000
         return analysis
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` for a while (the workers of a batch hold the other
+    cores, and OpenMP threads that spin for a busy core slow everyone)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -26,11 +26,15 @@ def test_bench_batch_and_floor_cases(tiny_weights):
 
     result = run_bench(repeats=1, weights=str(tiny_weights), cases=("batch_scan_1mp", "model_floor", "train_cpu"))
     batch = result["cases"]["batch_scan_1mp"]
-    assert batch["images"] == 12 and batch["images_per_s_1_thread"] > 0.5 and batch["images_per_s_threads"] > 0.5
+    assert batch["images"] == 12 and batch["images_per_s_1_thread"] > 0.5 and batch["images_per_s_parallel"] > 0.5
+    assert batch["ok"] == 12 and batch["ok_large_folder"] == 36 and batch["large_folder_images"] == 36
+    assert batch["parallel"] == ("processes" if batch["jobs"] > 1 else "none")
     floor = result["cases"]["model_floor"]
     # The default model: ~0.46 GFLOP a forward pass, ~1.3 with the backward pass Grad-CAM needs.
     assert 0.3 < floor["forward_gflop"] < 0.7
     assert 2.0 < floor["forward_backward_gflop"] / floor["forward_gflop"] < 4.0
-    assert 0.0 < floor["share_of_matmul_rate_batch5"] < 1.0
+    # Counted FLOPs over the measured matmul rate: a share far above 1 would mean a wrong count
+    # (a little above 1 is possible: oneDNN may run a 3x3 convolution with fewer operations).
+    assert 0.0 < floor["share_of_matmul_rate_batch5"] < 1.5
     train = result["cases"]["train_cpu"]
     assert train["batch"] == 32 and 1.0 < train["images_per_s"] < 10_000

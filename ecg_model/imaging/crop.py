@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .components import keep_components
+from .components import components_with_stats, keep_components
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def find_trace_region(mask: np.ndarray, px_per_mm: float) -> TraceRegion:
     h, w = mask.shape
     ppm = px_per_mm
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+    n, _, stats = components_with_stats(closed)
     comps = stats[1:]
     anchors = [c for c in comps if _is_anchor(int(c[2]), int(c[3]), int(c[4]), ppm)]
     if not anchors:
@@ -112,7 +112,7 @@ def clean_traces(mask: np.ndarray, box: tuple[int, int, int, int] | None, baseli
         return out, 0.0
     x0, y0, x1, y1 = box
     roi = mask[y0:y1, x0:x1]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(roi, connectivity=8)
+    n, labels, stats = components_with_stats(roi)
     if n <= 1:
         return out, 0.0
     ppm = px_per_mm
