@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import subprocess
 import sys
 from collections import deque
@@ -37,6 +38,8 @@ MIN_IMAGES = 8
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 READY = "ready"
+# A worker starts in about 0.2 s; one silent for this long is given up (the threads take over).
+START_TIMEOUT_S = 60.0
 
 CRASHED = ("reading this file stopped the process that read it twice (a damaged or hostile file, "
            "or not enough memory); it was skipped")
@@ -69,10 +72,13 @@ class _Worker:
             pass  # a worker that died at once: ready() says so
 
     def ready(self) -> bool:
-        """Waits for the worker's word that it has started (its imports done)."""
+        """Waits for the worker's word that it has started (its imports done); False when it
+        died or said nothing within ``START_TIMEOUT_S``."""
         try:
+            if not select.select([self.proc.stdout], [], [], START_TIMEOUT_S)[0]:
+                return False
             return pickle.load(self.proc.stdout) == READY  # type: ignore[arg-type]
-        except (EOFError, pickle.UnpicklingError, OSError):
+        except (EOFError, pickle.UnpicklingError, OSError, ValueError):
             return False
 
     def _send(self, obj: Any) -> None:

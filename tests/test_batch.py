@@ -114,6 +114,21 @@ def test_workers_that_cannot_start_leave_the_work_to_threads(folder, tiny_weight
     assert [a.status for a in got].count("ok") == 8 and isinstance(got[0], Analysis)
 
 
+def test_a_silent_worker_is_given_up(tmp_path, monkeypatch):
+    """A worker that never says it has started (hung in its imports) is not waited for forever."""
+    import time
+
+    hang = tmp_path / "hang.sh"
+    hang.write_text("#!/bin/sh\nsleep 30\n")
+    hang.chmod(0o755)
+    monkeypatch.setattr(batch.sys, "executable", str(hang))
+    monkeypatch.setattr(batch, "START_TIMEOUT_S", 0.5)
+    t0 = time.perf_counter()
+    with pytest.raises(batch.WorkerStartError):
+        batch.start_workers(1, CONFIG)
+    assert time.perf_counter() - t0 < 10.0
+
+
 def test_a_worker_survives_a_programming_error_with_a_message(folder):
     """An exception that is not a bad file's (here: a model input of no rows, which OpenCV
     refuses) comes back as that image's error, and the same worker answers the next image."""

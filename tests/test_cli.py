@@ -53,7 +53,7 @@ def test_predict_json_one_line_per_input_in_order(inputs, tiny_weights):
 
 
 def test_predict_threads_give_the_sequential_answers(inputs, tiny_weights):
-    # Several images at once (threads) must change nothing but the wall time.
+    # Several images at once (eight files: worker processes) must change nothing but the wall time.
     one = run_cli("predict", *map(str, inputs * 2), "--weights", str(tiny_weights), "--json", "--jobs", "1")
     many = run_cli("predict", *map(str, inputs * 2), "--weights", str(tiny_weights), "--json", "--jobs", "3")
     assert one.returncode == 0 and many.returncode == 0, many.stderr
@@ -63,6 +63,53 @@ def test_predict_threads_give_the_sequential_answers(inputs, tiny_weights):
     for x, y in zip(a, b):
         assert (x["path"], x["status"], x["label"], x["message"]) == (y["path"], y["status"], y["label"], y["message"])
         assert x["risk"] is None and y["risk"] is None or abs(x["risk"] - y["risk"]) < 1e-6
+
+
+def test_predict_folder_of_hostile_files_in_worker_processes(inputs, tiny_weights, tmp_path):
+    """A folder large enough for worker processes, mostly hostile files: one line each, in the
+    folder's order, the same answers as one at a time, and overlays for the pages that pass."""
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    from .conftest import encode
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for p in inputs:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "empty.jpg").write_bytes(b"")
+    bomb = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", bomb)
+                                      + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    (folder / "tiny.png").write_bytes(encode(np.zeros((3, 3, 3), np.uint8)))
+    (folder / "strip.png").write_bytes(encode(np.full((200, 1400, 3), 255, np.uint8)))
+    (folder / "blank.png").write_bytes(encode(np.full((900, 1200, 3), 250, np.uint8)))
+    cv2.imwrite(str(folder / "fake.jpg.png"), np.zeros((1, 1), np.uint8))
+    cams = tmp_path / "cams"
+    many = run_cli("predict", str(folder), "--weights", str(tiny_weights), "--json", "--cam-dir", str(cams))
+    one = run_cli("predict", str(folder), "--weights", str(tiny_weights), "--json", "--jobs", "1")
+    assert many.returncode == 0 and one.returncode == 0, many.stderr
+    b = [json.loads(line) for line in many.stdout.splitlines()]
+    a = [json.loads(line) for line in one.stdout.splitlines()]
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 10 and [Path(x["path"]).name for x in b] == names
+    for x, y in zip(a, b):
+        assert (x["path"], x["status"], x["label"], x["message"]) == (y["path"], y["status"], y["label"], y["message"])
+        assert x["risk"] is None and y["risk"] is None or abs(x["risk"] - y["risk"]) < 1e-6
+        assert y["message"] and "Traceback" not in y["message"]
+    status = {Path(x["path"]).name: x["status"] for x in b}
+    assert status["risky.png"] == status["photo.jpg"] == "ok"
+    assert status["empty.jpg"] == status["bomb.png"] == status["notes.png"] == status["broken.jpg"] == "error"
+    assert status["tiny.png"] == status["strip.png"] == status["blank.png"] == "rejected"
+    assert sorted(f.name for f in cams.iterdir()) == ["photo_cam.png", "photo_cam_on_photo.png",
+                                                      "risky_cam.png", "risky_cam_on_photo.png"]
+    assert "Traceback" not in many.stderr
 
 
 def test_predict_writes_cam_overlays(inputs, tiny_weights, tmp_path):
