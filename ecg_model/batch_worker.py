@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import sys
 import threading
 import traceback
@@ -29,6 +30,9 @@ def _read_jobs(stdin: IO[bytes], jobs: "queue.Queue[Any]") -> None:
 
 
 def main() -> int:
+    # Ctrl-C reaches the whole process group: the caller handles it and closes the pipes, which
+    # ends this worker (an interrupt here could stop it mid-result).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Results go to the original stdout; anything a library prints goes to stderr instead of
     # into the stream of results.
     out = os.fdopen(os.dup(1), "wb")
@@ -65,4 +69,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Straight out: the reader thread may still be inside a read of stdin, and an interpreter
+    # shutdown waiting for that buffer's lock aborts with a fatal error.
+    sys.stderr.flush()
+    os._exit(code)

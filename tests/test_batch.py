@@ -85,6 +85,18 @@ def test_a_killed_worker_is_replaced_and_its_image_read_again(folder):
     assert all(w.proc.poll() is not None for w in workers), "workers are stopped at the end"
 
 
+def test_ctrl_c_leaves_workers_to_their_caller(folder, capfd):
+    """Ctrl-C reaches the whole process group: the workers go on (the caller decides, and closes
+    them), and they end cleanly (no interpreter abort over their reader thread)."""
+    workers = batch.start_workers(2, CONFIG)
+    for w in workers:
+        os.kill(w.proc.pid, signal.SIGINT)
+    got = list(batch.clean_in_processes(folder[:5], workers, CONFIG))
+    assert [a.status for a in got] == ["ok", "ok", "ok", "error", "ok"]
+    assert [w.proc.returncode for w in workers] == [0, 0]
+    assert "Fatal Python error" not in capfd.readouterr().err
+
+
 def test_a_file_that_kills_every_worker_is_refused_alone(folder, monkeypatch):
     """A file whose reading kills its worker twice is refused with the reason; the rest go on."""
     deadly = folder[1]
