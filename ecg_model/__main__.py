@@ -343,7 +343,9 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="one JSON object per input, in input order")
     p.add_argument("--cam-dir", help="write Grad-CAM overlays (cleaned page and original photo) here")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    p.add_argument("--jobs", type=int, default=0, help="images analysed at once (default: CPU cores, at most 4)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="images analysed at once (default: CPU cores, at most 4); from 8 files up, that many "
+                        "worker processes clean them; 1: one at a time")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("preprocess", help="write every pipeline stage as a PNG", epilog=EPILOG)
