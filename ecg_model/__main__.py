@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -168,12 +169,8 @@ def _unique_stems(paths: Sequence[str]) -> list[str]:
 
 
 def cmd_digitize(args: argparse.Namespace) -> int:
-    import time
-
-    from .digitize import digitize, measure_st, read_page
-    from .digitize.export import record_name, write_csv, write_wfdb
-    from .errors import ECGImageError
-    from .io import load_image
+    from .batch import CRASHED, WorkerStartError, can_use_processes, digitize_task, run_in_processes, start_workers
+    from .digitize.record import digitize_record, failed_record
 
     width = args.work_width  # None: the digitiser's choice for each page
     if width is not None and not 800 <= width <= 4000:
@@ -181,27 +178,20 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = _expand_inputs(args.images)
-    for path, stem in zip(paths, _unique_stems(paths)):
-        record: dict[str, Any] = {"path": path, "status": "ok", "message": "ok", "files": []}
-        t0 = time.perf_counter()
+    jobs_list = list(zip(paths, _unique_stems(paths)))
+    jobs = args.jobs or min(4, os.cpu_count() or 1)
+    records: Any = None
+    if can_use_processes(paths, jobs):
+        # As predict: a worker process per core (a page takes 0.5-2 s to digitise, so their start is nothing).
         try:
-            loaded = load_image(path)
-            t1 = time.perf_counter()
-            result = read_page(loaded, width)
-            t2 = time.perf_counter()
-            dig = digitize(result)
-            st = measure_st(dig.matrix(), dig.fs)
-            t3 = time.perf_counter()
-        except ECGImageError as exc:
-            record.update(status=exc.kind, message=str(exc))
-        else:
-            name = record_name(stem)
-            files = [write_csv(dig, out_dir / f"{name}.csv"), *write_wfdb(dig, out_dir, name)]
-            record.update(dig.to_json())
-            record["st"] = st.to_json()
-            record["files"] = [str(f) for f in files]
-            record["timings_ms"] = {"decode": round((t1 - t0) * 1000, 1), "pipeline": round((t2 - t1) * 1000, 1),
-                                    "digitize": round((t3 - t2) * 1000, 1), "total": round((t3 - t0) * 1000, 1)}
+            workers = start_workers(min(jobs, len(paths)), digitize_task(str(out_dir), width))
+            records = run_in_processes(jobs_list, workers, lambda job: failed_record(job[0], CRASHED))
+        except WorkerStartError:
+            records = None
+    if records is None:
+        records = (digitize_record(path, stem, out_dir, width) for path, stem in jobs_list)
+    for record in records:
+        path = record["path"]
         if args.json:
             _emit(record)
         elif record["status"] == "ok":
@@ -419,6 +409,9 @@ def build_parser() -> Parser:
                    help="width in px the page is cleaned and read at (default: 3200 for a page at least 2000 px "
                         "long in the file, else 2400; 1600 reads two to three times as fast and about 2 dB less "
                         "accurately on flat pages; 800-4000)")
+    p.add_argument("--jobs", type=int, default=0,
+                   help="images read at once (default: CPU cores, at most 4); from 8 files up, that many worker "
+                        "processes read them; 1: one at a time")
     p.set_defaults(func=cmd_digitize)
 
     p = sub.add_parser("bench", help="per-stage timings and peak memory on standard inputs", epilog=EPILOG)

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections import deque
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from .analysis import Analysis, label_of_source
 from .imaging import PipelineConfig
@@ -38,6 +38,9 @@ MIN_IMAGES = 8
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 READY = "ready"
+
+# What a worker does: ("clean", (PipelineConfig, keep_stages)) or ("digitize", (out_dir, work_width)).
+Task = tuple[str, tuple[Any, ...]]
 # A worker starts in about 0.2 s; one silent for this long is given up (the threads take over).
 START_TIMEOUT_S = 60.0
 
@@ -59,7 +62,8 @@ class _Worker:
     """One ``batch_worker`` subprocess (it reads its input in a thread of its own, so an image
     written to it while it writes a large result never blocks both sides)."""
 
-    def __init__(self, config: PipelineConfig, keep_stages: bool) -> None:
+    def __init__(self, task: Task) -> None:
+        self.task = task
         env = dict(os.environ, **_ONE_THREAD)
         # The worker imports this very package, wherever the caller found it.
         root = str(Path(__file__).resolve().parents[1])
@@ -67,7 +71,7 @@ class _Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "ecg_model.batch_worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env=env)
         try:
-            self._send((config, keep_stages))
+            self._send(task)
         except OSError:
             pass  # a worker that died at once: ready() says so
 
@@ -86,21 +90,21 @@ class _Worker:
         pickle.dump(obj, stdin, protocol=pickle.HIGHEST_PROTOCOL)
         stdin.flush()
 
-    def submit(self, source: ImageSource) -> bool:
-        """Hand over one image; False when the worker is gone."""
+    def submit(self, job: Any) -> bool:
+        """Hand over one job (an image, or a path and a record name); False when the worker is gone."""
         try:
-            self._send(str(source) if isinstance(source, Path) else source)
+            self._send(str(job) if isinstance(job, Path) else job)
             return True
         except (BrokenPipeError, OSError):
             return False
 
-    def result(self) -> Analysis | None:
-        """The analysis of the image handed over last; None when the worker died on it."""
+    def result(self) -> Any | None:
+        """The answer to the oldest job handed over; None when the worker died on it."""
         try:
             out = pickle.load(self.proc.stdout)  # type: ignore[arg-type]
         except (EOFError, pickle.UnpicklingError, OSError):
             return None
-        return out if isinstance(out, Analysis) else None
+        return None if isinstance(out, str) else out
 
     def close(self) -> None:
         """Stop the worker: end of input when idle; a worker still busy finds its output
@@ -118,24 +122,37 @@ class _Worker:
             self.proc.wait()
 
 
-def _replace(worker: _Worker, config: PipelineConfig, keep_stages: bool) -> _Worker:
+def _replace(worker: _Worker) -> _Worker:
     worker.close()
-    fresh = _Worker(config, keep_stages)
+    fresh = _Worker(worker.task)
     fresh.ready()
     return fresh
 
 
-def start_workers(n: int, config: PipelineConfig, keep_stages: bool = False) -> list[_Worker]:
-    """``n`` started workers.
+def clean_task(config: PipelineConfig, keep_stages: bool = False) -> Task:
+    """Workers that answer an image with ``analysis.clean``'s ``Analysis``."""
+    return ("clean", (config, keep_stages))
+
+
+def digitize_task(out_dir: str, work_width: int | None) -> Task:
+    """Workers that answer (path, record name) with ``digitize.record.digitize_record``'s dict
+    (CSV and WFDB files written to ``out_dir``)."""
+    return ("digitize", (out_dir, work_width))
+
+
+def start_workers(n: int, task: Task | PipelineConfig, keep_stages: bool = False) -> list[_Worker]:
+    """``n`` started workers for ``task`` (a ``PipelineConfig`` stands for ``clean_task``).
 
     Raises:
-        WorkerStartError: one of them did not start (the caller cleans the images itself).
+        WorkerStartError: one of them did not start (the caller does the work itself).
     """
+    if isinstance(task, PipelineConfig):
+        task = clean_task(task, keep_stages)
     workers: list[_Worker] = []
     try:
-        workers = [_Worker(config, keep_stages) for _ in range(n)]  # they start side by side
+        workers = [_Worker(task) for _ in range(n)]  # they start side by side
         if not all([w.ready() for w in workers]):
-            raise WorkerStartError("the image-cleaning worker processes did not start")
+            raise WorkerStartError("the worker processes did not start")
     except (OSError, WorkerStartError) as exc:
         for w in workers:
             w.close()
@@ -143,49 +160,55 @@ def start_workers(n: int, config: PipelineConfig, keep_stages: bool = False) -> 
     return workers
 
 
-def clean_in_processes(sources: Sequence[ImageSource], workers: list[_Worker], config: PipelineConfig,
-                       keep_stages: bool = False) -> Iterator[Analysis]:
-    """``analysis.clean`` every source in the started ``workers``, yielding in input order;
-    the workers are closed at the end.
+def run_in_processes(jobs: Sequence[Any], workers: list[_Worker],
+                     crashed: Callable[[Any], Any]) -> Iterator[Any]:
+    """Every job's answer from the started ``workers``, in input order; the workers are closed
+    at the end.
 
-    Image i goes to worker i mod n; each worker holds ``IN_FLIGHT`` images at a time, so a
-    folder of any size keeps a handful of decoded images in memory. A worker that dies on an image (a
-    decoder crash on a hostile file, or the kernel's out-of-memory killer) is replaced and the
-    image tried once more in the new one; when that dies too the image alone is refused with
-    a reason and the others go on.
+    Job i goes to worker i mod n; each worker holds ``IN_FLIGHT`` jobs at a time, so a folder of
+    any size keeps a handful of decoded images in memory. A worker that dies on a job (a decoder
+    crash on a hostile file, or the kernel's out-of-memory killer) is replaced and the job tried
+    once more in the new one; when that dies too, ``crashed(job)`` is its answer (a refusal with
+    the reason) and the others go on.
     """
     n = len(workers)
-    held: list[deque[ImageSource]] = [deque() for _ in range(n)]  # each worker's images, oldest first
+    held: list[deque[Any]] = [deque() for _ in range(n)]  # each worker's jobs, oldest first
 
-    def give(w: int, source: ImageSource) -> None:
-        if not workers[w].submit(source):
-            # A worker that cannot take work is replaced rather than lose its images.
-            workers[w] = _replace(workers[w], config, keep_stages)
-            for s in held[w]:
-                workers[w].submit(s)
-            workers[w].submit(source)
-        held[w].append(source)
+    def give(w: int, job: Any) -> None:
+        if not workers[w].submit(job):
+            # A worker that cannot take work is replaced rather than lose its jobs.
+            workers[w] = _replace(workers[w])
+            for j in held[w]:
+                workers[w].submit(j)
+            workers[w].submit(job)
+        held[w].append(job)
 
     try:
-        for i in range(min(IN_FLIGHT * n, len(sources))):
-            give(i % n, sources[i])
-        for i, source in enumerate(sources):
+        for i in range(min(IN_FLIGHT * n, len(jobs))):
+            give(i % n, jobs[i])
+        for i, job in enumerate(jobs):
             w = i % n
             result = workers[w].result()
             held[w].popleft()
             if result is None:
-                # The worker died on this image: a fresh one tries it alone once more, then
-                # takes the images the dead one held after it.
-                workers[w] = _replace(workers[w], config, keep_stages)
-                result = workers[w].result() if workers[w].submit(source) else None
+                # The worker died on this job: a fresh one tries it alone once more, then
+                # takes the jobs the dead one held after it.
+                workers[w] = _replace(workers[w])
+                result = workers[w].result() if workers[w].submit(job) else None
                 if result is None:
-                    workers[w] = _replace(workers[w], config, keep_stages)
-                    result = Analysis(label_of_source(source), "error", CRASHED)
-                for s in held[w]:
-                    workers[w].submit(s)
-            if i + IN_FLIGHT * n < len(sources):
-                give(w, sources[i + IN_FLIGHT * n])
+                    workers[w] = _replace(workers[w])
+                    result = crashed(job)
+                for j in held[w]:
+                    workers[w].submit(j)
+            if i + IN_FLIGHT * n < len(jobs):
+                give(w, jobs[i + IN_FLIGHT * n])
             yield result
     finally:
         for worker in workers:
             worker.close()
+
+
+def clean_in_processes(sources: Sequence[ImageSource], workers: list[_Worker]) -> Iterator[Analysis]:
+    """``analysis.clean`` every source in workers started with ``clean_task``, in input order
+    (``run_in_processes``); an image that kills two workers is refused alone."""
+    return run_in_processes(sources, workers, lambda source: Analysis(label_of_source(source), "error", CRASHED))

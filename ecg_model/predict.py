@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .analysis import NOT_A_DEVICE, Analysis, clean
-from .batch import WorkerStartError, can_use_processes, clean_in_processes, start_workers
+from .batch import WorkerStartError, can_use_processes, clean_in_processes, clean_task, start_workers
 from .calibrate import calibrated_probability
 from .errors import WeightsError
 from .explain import explain_decided
@@ -129,12 +129,12 @@ class Predictor:
         if can_use_processes(sources, jobs):
             keep_stages = bool(options.get("keep_stages", True))
             try:
-                workers = start_workers(min(jobs, len(sources)), self.pipeline_config, keep_stages)
+                workers = start_workers(min(jobs, len(sources)), clean_task(self.pipeline_config, keep_stages))
             except WorkerStartError:
                 workers = []  # cleaned here, in threads, below
             if workers:
                 with _torch_threads(1):
-                    for analysis in clean_in_processes(sources, workers, self.pipeline_config, keep_stages):
+                    for analysis in clean_in_processes(sources, workers):
                         yield self.score(analysis, bool(options.get("with_cam", False)),
                                          str(options.get("cam_method", "gradcam")))
                 return

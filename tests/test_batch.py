@@ -75,7 +75,7 @@ def test_a_killed_worker_is_replaced_and_its_image_read_again(folder):
     # The first worker dies as the batch starts (as under the out-of-memory killer).
     os.kill(workers[0].proc.pid, signal.SIGKILL)
     workers[0].proc.wait()
-    got = list(batch.clean_in_processes(folder[:6], workers, CONFIG))
+    got = list(batch.clean_in_processes(folder[:6], workers))
     assert [a.path for a in got] == folder[:6]
     want = [clean(p, CONFIG, keep_stages=False) for p in folder[:6]]
     assert [a.status for a in got] == [a.status for a in want]
@@ -91,7 +91,7 @@ def test_ctrl_c_leaves_workers_to_their_caller(folder, capfd):
     workers = batch.start_workers(2, CONFIG)
     for w in workers:
         os.kill(w.proc.pid, signal.SIGINT)
-    got = list(batch.clean_in_processes(folder[:5], workers, CONFIG))
+    got = list(batch.clean_in_processes(folder[:5], workers))
     assert [a.status for a in got] == ["ok", "ok", "ok", "error", "ok"]
     assert [w.proc.returncode for w in workers] == [0, 0]
     assert "Fatal Python error" not in capfd.readouterr().err
@@ -110,7 +110,7 @@ def test_a_file_that_kills_every_worker_is_refused_alone(folder, monkeypatch):
         return ok
 
     monkeypatch.setattr(batch._Worker, "submit", submit_or_die)
-    got = list(batch.clean_in_processes(folder[:5], batch.start_workers(2, CONFIG), CONFIG))
+    got = list(batch.clean_in_processes(folder[:5], batch.start_workers(2, CONFIG)))
     assert [a.path for a in got] == folder[:5]
     assert got[1].status == "error" and got[1].message == batch.CRASHED
     assert [a.status for a in got[:1] + got[2:]] == ["ok", "ok", "error", "ok"]
@@ -147,7 +147,7 @@ def test_a_worker_survives_a_programming_error_with_a_message(folder):
     config = PipelineConfig(0, 512, 1600)
     workers = batch.start_workers(1, config)
     pid = workers[0].proc.pid
-    got = list(batch.clean_in_processes([folder[0], folder[-1]], workers, config))
+    got = list(batch.clean_in_processes([folder[0], folder[-1]], workers))
     assert got[0].status == "error" and got[0].message.startswith("internal error while reading this file (error:")
     assert got[1].status == "rejected", "the blank page is still read, by the same worker"
     assert workers[0].proc.pid == pid

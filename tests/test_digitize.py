@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -379,3 +380,35 @@ def test_a_stroke_taken_for_a_mark_is_outvoted_by_the_pages_other_marks():
     readings[5] = (readings[5][0], readings[5][1] + 3.0 / px_per_s)
     keep = _consistent(readings, 0.5 / px_per_s)
     assert keep.tolist() == [True] * 5 + [False] + [True] * 3
+
+
+def test_digitize_folder_in_worker_processes_matches_one_at_a_time(tmp_path, capsys, risky_page):
+    """Eight files or more are read in worker processes: the same records in the same order and
+    the same files as one at a time; bad files refused alone."""
+    printout, _, _ = risky_page
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        rgb = printout.rgb if i == 0 else cv2.resize(printout.rgb, None, fx=1.0 - 0.1 * i, fy=1.0 - 0.1 * i,
+                                                     interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(folder / f"page{i}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    for i in range(4):
+        (folder / f"bad{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really " + bytes([i]))
+    cv2.imwrite(str(folder / "blank.png"), np.full((900, 1200, 3), 250, np.uint8))
+    runs = {}
+    for jobs in ("2", "1"):
+        out = tmp_path / f"out{jobs}"
+        assert main(["digitize", str(folder), "--out", str(out), "--json", "--jobs", jobs]) == 0
+        runs[jobs] = ([json.loads(line) for line in capsys.readouterr().out.splitlines()], out)
+    (many, out2), (one, out1) = runs["2"], runs["1"]
+    assert [r["path"] for r in many] == [r["path"] for r in one] == sorted(str(p) for p in folder.iterdir())
+    assert [r["status"] for r in many] == [r["status"] for r in one]
+    assert [r["status"] for r in many].count("ok") == 3 and [r["status"] for r in many].count("error") == 4
+    for a, b in zip(many, one):
+        a.pop("timings_ms", None), b.pop("timings_ms", None)
+        a["files"] = [Path(f).name for f in a["files"]]
+        b["files"] = [Path(f).name for f in b["files"]]
+        assert a == b
+    assert sorted(p.name for p in out2.iterdir()) == sorted(p.name for p in out1.iterdir())
+    for f in out1.glob("*.csv"):
+        assert (out2 / f.name).read_bytes() == f.read_bytes()
