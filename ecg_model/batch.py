@@ -1,4 +1,5 @@
-"""Cleaning many images in worker processes, in input order, for ``predict`` over a folder.
+"""Many images in worker processes, answers in input order: cleaning for ``predict`` over a
+folder (the model then scores in the calling process), whole digitisations for ``digitize``.
 
 Processes, not threads: with threads the Python parts of the pipeline wait on each other and
 every library's own thread pool competes for the same two cores (1 MP scans, 2 cores: 7.7-8.4
@@ -38,11 +39,11 @@ MIN_IMAGES = 8
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 READY = "ready"
+# A worker starts in about 0.2 s; one silent for this long is given up (the caller does the work).
+START_TIMEOUT_S = 60.0
 
 # What a worker does: ("clean", (PipelineConfig, keep_stages)) or ("digitize", (out_dir, work_width)).
 Task = tuple[str, tuple[Any, ...]]
-# A worker starts in about 0.2 s; one silent for this long is given up (the threads take over).
-START_TIMEOUT_S = 60.0
 
 CRASHED = ("reading this file stopped the process that read it twice (a damaged or hostile file, "
            "or not enough memory); it was skipped")
