@@ -102,10 +102,9 @@ class _Worker:
     def result(self) -> Any | None:
         """The answer to the oldest job handed over; None when the worker died on it."""
         try:
-            out = pickle.load(self.proc.stdout)  # type: ignore[arg-type]
+            return pickle.load(self.proc.stdout)  # type: ignore[arg-type]
         except (EOFError, pickle.UnpicklingError, OSError):
             return None
-        return None if isinstance(out, str) else out
 
     def close(self) -> None:
         """Stop the worker: end of input when idle; a worker still busy finds its output
