@@ -169,7 +169,7 @@ def _unique_stems(paths: Sequence[str]) -> list[str]:
 
 
 def cmd_digitize(args: argparse.Namespace) -> int:
-    from .batch import CRASHED, WorkerStartError, can_use_processes, digitize_task, run_in_processes, start_workers
+    from .batch import CRASHED, digitize_task, maybe_in_processes
     from .digitize.record import digitize_record, failed_record
 
     width = args.work_width  # None: the digitiser's choice for each page
@@ -180,14 +180,10 @@ def cmd_digitize(args: argparse.Namespace) -> int:
     paths = _expand_inputs(args.images)
     jobs_list = list(zip(paths, _unique_stems(paths)))
     jobs = args.jobs or min(4, os.cpu_count() or 1)
-    records: Any = None
-    if can_use_processes(paths, jobs):
-        # As predict: a worker process per core (a page takes 0.5-2 s to digitise, so their start is nothing).
-        try:
-            workers = start_workers(min(jobs, len(paths)), digitize_task(str(out_dir), width))
-            records = run_in_processes(jobs_list, workers, lambda job: failed_record(job[0], CRASHED))
-        except WorkerStartError:
-            records = None
+    # As predict: from 8 files up, a worker process per core (a page takes 0.5-2 s to digitise,
+    # so their start costs nothing); else here, one at a time.
+    records = maybe_in_processes(jobs_list, paths, jobs, digitize_task(str(out_dir), width),
+                                 lambda job: failed_record(job[0], CRASHED))
     if records is None:
         records = (digitize_record(path, stem, out_dir, width) for path, stem in jobs_list)
     for record in records:

@@ -211,4 +211,22 @@ def run_in_processes(jobs: Sequence[Any], workers: list[_Worker],
 def clean_in_processes(sources: Sequence[ImageSource], workers: list[_Worker]) -> Iterator[Analysis]:
     """``analysis.clean`` every source in workers started with ``clean_task``, in input order
     (``run_in_processes``); an image that kills two workers is refused alone."""
-    return run_in_processes(sources, workers, lambda source: Analysis(label_of_source(source), "error", CRASHED))
+    return run_in_processes(sources, workers, clean_crashed)
+
+
+def clean_crashed(source: ImageSource) -> Analysis:
+    return Analysis(label_of_source(source), "error", CRASHED)
+
+
+def maybe_in_processes(jobs: Sequence[Any], sources: Sequence[object], n: int, task: Task,
+                       crashed: Callable[[Any], Any]) -> Iterator[Any] | None:
+    """``run_in_processes`` over ``n`` workers started for ``task``, where it is worth it and
+    possible (``can_use_processes(sources, n)``) and the workers start; None otherwise, and
+    the caller does the work itself. ``sources`` are the files behind ``jobs``."""
+    if not can_use_processes(sources, n):
+        return None
+    try:
+        workers = start_workers(min(n, len(jobs)), task)
+    except WorkerStartError:
+        return None
+    return run_in_processes(jobs, workers, crashed)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .analysis import NOT_A_DEVICE, Analysis, clean
-from .batch import WorkerStartError, can_use_processes, clean_in_processes, clean_task, start_workers
+from .batch import clean_crashed, clean_task, maybe_in_processes
 from .calibrate import calibrated_probability
 from .errors import WeightsError
 from .explain import explain_decided
@@ -113,7 +113,7 @@ class Predictor:
         """``analyse`` each source, several at once, yielding results in input order.
 
         From ``batch.MIN_IMAGES`` files or byte strings up, worker processes load and clean the
-        images (``batch.clean_in_processes``) while this process scores them with one torch
+        images (``batch.maybe_in_processes``) while this process scores them with one torch
         thread (the workers hold the cores); fewer images, or open file objects, go through
         threads, whose start costs nothing.
 
@@ -126,18 +126,16 @@ class Predictor:
             for src in sources:
                 yield self.analyse(src, **options)
             return
-        if can_use_processes(sources, jobs):
-            keep_stages = bool(options.get("keep_stages", True))
-            try:
-                workers = start_workers(min(jobs, len(sources)), clean_task(self.pipeline_config, keep_stages))
-            except WorkerStartError:
-                workers = []  # cleaned here, in threads, below
-            if workers:
-                with _torch_threads(1):
-                    for analysis in clean_in_processes(sources, workers):
-                        yield self.score(analysis, bool(options.get("with_cam", False)),
-                                         str(options.get("cam_method", "gradcam")))
-                return
+        keep_stages = bool(options.get("keep_stages", True))
+        cleaned = maybe_in_processes(sources, sources, jobs, clean_task(self.pipeline_config, keep_stages),
+                                     clean_crashed)
+        if cleaned is not None:
+            with _torch_threads(1):
+                for analysis in cleaned:
+                    yield self.score(analysis, bool(options.get("with_cam", False)),
+                                     str(options.get("cam_method", "gradcam")))
+            return
+        # Few images, open file objects, or workers that would not start: threads, here.
         with ThreadPoolExecutor(min(jobs, len(sources))) as pool:
             yield from pool.map(lambda src: self.analyse(src, **options), sources)
 
