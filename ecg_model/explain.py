@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 import threading
-from contextlib import nullcontext
-from typing import Any, Callable
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -75,6 +75,28 @@ class _DecidedTarget:
         return z if self.label == 1 else -z
 
 
+@contextmanager
+def _gradients_from(layer: torch.nn.Module, model: torch.nn.Module) -> Iterator[None]:
+    """Only ``layer``'s parameters require gradients for a while (the flags are restored after).
+
+    The CAM methods here need the gradient at ``layer``'s output and nothing before it, but a
+    backward pass goes on to every parameter that asks for one: through all the convolutions
+    before the target, which cost most of the forward pass again. With those parameters
+    frozen the backward pass stops at the target; its output still asks for a gradient
+    (through its own parameters), and the gradients that reach it are the same.
+    """
+    own = {id(p) for p in layer.parameters()}
+    params = list(model.parameters())
+    before = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(id(p) in own)
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)
+
+
 def compute_cam(model: ECGNet, x: np.ndarray, target_label: int, method: str = "gradcam",
                 lock: threading.Lock | None = None) -> np.ndarray:
     """Saliency for ``target_label`` (1 risky, 0 normal) on one input, in [0, 1].
@@ -107,7 +129,7 @@ def explain_decided(model: ECGNet, x: np.ndarray, decide: Callable[[float], int]
     target = _DecidedTarget(decide)
     grayscale = None
     logit = float("nan")
-    with (lock or nullcontext()), cudnn_off:
+    with (lock or nullcontext()), cudnn_off, _gradients_from(model.last_conv, model):
         was_training = model.training
         with cam_class(model=model, target_layers=[model.last_conv]) as cam:
             grayscale = cam(input_tensor=tensor, targets=[target])

@@ -157,3 +157,27 @@ def test_one_pass_scores_and_explains_as_the_two_separate_calls_do(tiny_weights,
     assert band2 == pytest.approx(band, abs=1e-5)
     assert np.allclose(cam2, cam, atol=1e-4)
     assert predictor.label_of(logit2) == int(risk2 >= predictor.threshold)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++", "hirescam"])
+def test_backward_pass_stops_at_the_target_layer_with_the_same_map(model_and_input, monkeypatch, method):
+    """The CAM's backward pass does not go through the convolutions before ``last_conv`` (their
+    parameters are frozen for the call), yet the map equals the one from a full backward pass,
+    and every parameter's ``requires_grad`` is as it was afterwards."""
+    import contextlib
+
+    import ecg_model.explain as explain
+
+    model, x = model_and_input
+    flags = [p.requires_grad for p in model.parameters()]
+    upstream_needs_grad: list[bool] = []
+    hook = model.features.register_forward_hook(lambda _m, _i, out: upstream_needs_grad.append(out.requires_grad))
+    try:
+        fast = compute_cam(model, x, 1, method)
+        monkeypatch.setattr(explain, "_gradients_from", lambda layer, model: contextlib.nullcontext())
+        full = compute_cam(model, x, 1, method)
+    finally:
+        hook.remove()
+    assert upstream_needs_grad == [False, True]  # frozen during the first call only
+    assert np.array_equal(fast, full)
+    assert [p.requires_grad for p in model.parameters()] == flags
