@@ -498,7 +498,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     row_time, marks_read, clock_ms = set_clocks(
         row_time, [len(row) for row in rows], baselines, result.ink_faint, ppm, line_px, duration, x_ends,
         PAPER_SPEED_MM_S * ppm_t, shared=not photo)
-    flags: list[str] = []
+    flags: list[str] = list(result.notes)
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
 

@@ -81,6 +81,8 @@ class PipelineResult:
     # Quarter turns (in degrees, counter-clockwise) the input was given to stand the page
     # upright before it was read: 0, 90, 180 or 270 (``orientation.py``).
     turned_deg: int = 0
+    # What was done to the image before the pipeline read it (the digitiser's shake removal).
+    notes: tuple[str, ...] = ()
 
 
 def _draw_quad(rgb: np.ndarray, corners: np.ndarray | None) -> np.ndarray:
