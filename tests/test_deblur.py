@@ -109,7 +109,7 @@ def test_digitiser_reads_a_shaken_photo_better(risky_printout, monkeypatch):
     dig, _ = digitize_pkg.digitize_image(loaded)
     with_removal = float(np.median(list(snr_per_lead(signals, dig.matrix(), "3x4+1").values())))
     assert any("motion blur 7" in f for f in dig.flags), dig.flags
-    monkeypatch.setattr(digitize_pkg, "without_motion_blur", lambda image: (image, None))
+    monkeypatch.setattr(digitize_pkg, "without_motion_blur", lambda image, page=None: (image, None))
     plain, _ = digitize_pkg.digitize_image(loaded)
     without = float(np.median(list(snr_per_lead(signals, plain.matrix(), "3x4+1").values())))
     assert not any("motion blur" in f for f in plain.flags)
