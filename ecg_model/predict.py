@@ -62,7 +62,10 @@ class Predictor:
             raise WeightsError(f"these weights were trained with image pipeline version {pipe.get('version')}, "
                                f"this program runs version {PIPELINE_VERSION}; retrain them")
         self.pipeline_config = PipelineConfig(int(pipe["input_height"]), int(pipe["input_width"]),
-                                              int(pipe.get("work_width", 1600)))
+                                              int(pipe.get("work_width", 1600)),
+                                              # Weights from before the key: a page narrower than
+                                              # work_width is no longer enlarged (PipelineConfig).
+                                              bool(pipe.get("enlarge", False)))
         self.temperature = float(self.ckpt["temperature"])
         self.bias = float(self.ckpt.get("bias", 0.0))
         self.threshold = float(self.ckpt["threshold"])

@@ -197,7 +197,9 @@ def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[s
 
 def _cached_job(args: tuple[str, str, str, str, tuple[int, int]]) -> dict[str, np.ndarray]:
     kind, path, key, cache_dir, input_hw = args
-    cache = InputCache(cache_dir, f"p{PIPELINE_VERSION}_{input_hw[0]}x{input_hw[1]}")
+    # "w": pages narrower than the working width keep their own (PipelineConfig.enlarge False);
+    # inputs cached before that rule were made from enlarged pages.
+    cache = InputCache(cache_dir, f"p{PIPELINE_VERSION}w_{input_hw[0]}x{input_hw[1]}")
     if kind == "print":
         return cache.get_or_make(key, lambda: input_entry(path, input_hw))
     if kind == "retemplate":
@@ -604,7 +606,7 @@ def _train(cfg: TrainConfig, progress: Progress, ctx: DistContext, device: torch
     training = {"config": _jsonable(asdict(cfg)), "version": __version__, "dataset": str(cfg.ecg_root),
                 "class_to_idx": cfg.class_to_idx, "calibration": {"n": len(calib_y), "photos": len(val_photo_y)}}
     pipeline = {"version": PIPELINE_VERSION, "input_height": cfg.img_size[0], "input_width": cfg.img_size[1],
-                "work_width": WORK_WIDTH}
+                "work_width": WORK_WIDTH, "enlarge": False}
     ckpt = make_checkpoint(model.cpu(), temperature=temperature, bias=bias, threshold=threshold, pipeline=pipeline,
                            metrics=_jsonable(metrics), training=_jsonable(training))
     atomic_torch_save(ckpt, out_path)

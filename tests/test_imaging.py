@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
-from ecg_model.imaging import run_pipeline
+from ecg_model.imaging import PipelineConfig, run_pipeline
 from ecg_model.imaging.deskew import estimate_skew
 from ecg_model.imaging.geometry import order_corners
 from ecg_model.imaging.grid import any_darkness, remove_grid
+from ecg_model.imaging.pipeline import MIN_WORK_WIDTH, working_width
 from ecg_model.io import load_image
-from ecg_model.synth import GRID_COLOURS, PaperStyle, WaveformParams, render_printout, synthesize
+from ecg_model.synth import GRID_COLOURS, PaperStyle, WaveformParams, example_printout, render_printout, synthesize
 
 from .conftest import encode
 
@@ -26,7 +29,7 @@ def _printout(grid: str = "red", layout: str = "3x4+1", dpi: float = 150.0, seed
 def test_px_per_mm_within_2_percent(grid):
     p = _printout(grid)
     result = run_pipeline(p.rgb, keep_stages=False)
-    true_ppm = p.px_per_mm * 1600 / p.rgb.shape[1]  # the page is processed 1600 px wide
+    true_ppm = p.px_per_mm * result.work_width / p.rgb.shape[1]  # the width it was worked at
     assert result.px_per_mm is not None
     assert abs(result.px_per_mm / true_ppm - 1) < 0.02
     assert result.gate.ok, result.gate.message
@@ -54,7 +57,7 @@ def test_photo_geometry(photo_sample):
     assert err < 0.015
     assert abs(result.deskew_deg - truth["rotation_deg"]) < 0.5
     assert result.gate.ok, result.gate.message
-    page_ppm = truth["px_per_mm"] * 1600 / truth["page_size"][0]
+    page_ppm = truth["px_per_mm"] * result.work_width / truth["page_size"][0]
     assert abs(result.px_per_mm / page_ppm - 1) < 0.03
 
 
@@ -92,7 +95,7 @@ def test_corner_order_for_turned_pages():
 def test_crop_excludes_header_and_keeps_all_leads():
     p = _printout("green", dpi=120)
     result = run_pipeline(p.rgb, keep_stages=False)
-    scale = 1600 / p.rgb.shape[1]
+    scale = result.work_width / p.rgb.shape[1]
     x0, y0, x1, y1 = result.crop_box
     header_bottom = (10.0 + 8.0 + 1.0) * p.px_per_mm * scale  # second header line plus its descenders
     assert y0 > header_bottom
@@ -104,8 +107,8 @@ def test_crop_excludes_header_and_keeps_all_leads():
 
 def test_grid_removal_keeps_traces():
     p = _printout("red", dpi=150)
-    scale = 1600 / p.rgb.shape[1]
     result = run_pipeline(p.rgb)
+    scale = result.work_width / p.rgb.shape[1]
     flat = result.stages["flattened"]
     truth = cv2.resize(p.trace_mask, (flat.shape[1], flat.shape[0]), interpolation=cv2.INTER_AREA) > 60
     ink = remove_grid(flat, result.px_per_mm, result.px_per_mm).mask > 0
@@ -169,7 +172,7 @@ def test_layout_and_lead_boxes(layout):
     p = _printout("pink", layout=layout, dpi=140)
     result = run_pipeline(p.rgb, keep_stages=False)
     assert result.layout == layout
-    scale = 1600 / p.rgb.shape[1]
+    scale = result.work_width / p.rgb.shape[1]
     assert set(result.lead_boxes) == set(p.lead_boxes)
     for name, (x0, y0, x1, y1) in result.lead_boxes.items():
         baseline = p.baselines[name] * scale
@@ -181,7 +184,7 @@ def test_layout_and_lead_boxes(layout):
 def test_text_is_dropped_from_the_traces():
     p = _printout("red", dpi=150)
     result = run_pipeline(p.rgb)
-    scale = 1600 / p.rgb.shape[1]
+    scale = result.work_width / p.rgb.shape[1]
     traces = result.ink_mask > 0
     # Header text (above the grid) and lead labels (5 mm above each baseline) are gone.
     header_bottom = int(20.0 * p.px_per_mm * scale)
@@ -327,3 +330,41 @@ def test_resize_matrix_follows_cv2_resize():
     measured = np.array([(xs * wts).sum(), (ys * wts).sum()]) / wts.sum()
     predicted = (resize_matrix((4003, 3001), (2000, 1499)) @ [x, y, 1.0])[:2]
     assert np.abs(measured - predicted).max() < 0.02
+
+
+def test_a_narrow_page_keeps_its_own_width_with_the_same_reading():
+    config = PipelineConfig(256, 512)
+    assert working_width(1403.4, config) == 1403
+    assert working_width(900, config) == MIN_WORK_WIDTH == 1200  # 1 mm grid lines stay 4 px apart
+    assert working_width(3000, config) == 1600
+    assert working_width(900, replace(config, enlarge=True)) == 1600  # the digitiser's fixed scale
+    p, _, _ = example_printout(True, seed=1, dpi=120)  # a scan 1403 px wide
+    own = run_pipeline(p.rgb, config, keep_stages=False)
+    enlarged = run_pipeline(p.rgb, replace(config, enlarge=True), keep_stages=False)
+    assert (own.work_width, enlarged.work_width) == (1403, 1600)
+    assert own.layout == enlarged.layout == "3x4+1"
+    # The same millimetres: the pitch scales with the width (5.39 px per mm at 1600 both ways).
+    assert own.px_per_mm * 1600 / own.work_width == pytest.approx(enlarged.px_per_mm, rel=0.002)
+    # The model sees nearly the same ink map (correlation 0.978 here).
+    assert np.corrcoef(own.model_input.ravel(), enlarged.model_input.ravel())[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("risky", [True, False])
+def test_shipped_weights_give_the_same_risk_on_a_page_kept_at_its_own_width(risky):
+    """The shipped weights were trained on pages enlarged to 1600 px; a 1 MP scan now worked at
+    1200 px must score as before (largest difference 0.0004 on 40 such scans; on 108 photos of
+    the validation printouts the mean difference was 0.007, a third of the change between two
+    photos of one printout)."""
+    from ecg_model.predict import Predictor
+    from ecg_model.weights import DEFAULT_WEIGHTS
+
+    if not DEFAULT_WEIGHTS.exists():
+        pytest.skip("no default weights")
+    predictor = Predictor(None)
+    p, _, _ = example_printout(risky, seed=1, dpi=102)  # 1193 px wide: worked at 1200
+    own = run_pipeline(p.rgb, predictor.pipeline_config, keep_stages=False)
+    enlarged = run_pipeline(p.rgb, replace(predictor.pipeline_config, enlarge=True), keep_stages=False)
+    assert (own.work_width, enlarged.work_width) == (1200, 1600)
+    r_own, r_enlarged = predictor.risk_of(own.model_input)[0], predictor.risk_of(enlarged.model_input)[0]
+    assert abs(r_own - r_enlarged) < 0.02
+    assert (r_own >= predictor.threshold) == (r_enlarged >= predictor.threshold) == risky

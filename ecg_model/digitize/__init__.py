@@ -112,7 +112,8 @@ def read_page(image: LoadedImage | np.ndarray, work_width: int | None = None) ->
         page = detect_page(rgb)
         work_width = digitize_width(image, page)
     image, blur_note = without_motion_blur(image, page)
-    result = run_pipeline(image, PipelineConfig(work_width=work_width), keep_stages=False, keep_maps=True)
+    result = run_pipeline(image, PipelineConfig(work_width=work_width, enlarge=True), keep_stages=False,
+                          keep_maps=True)
     if blur_note:
         result.notes = (*result.notes, blur_note)
     return result
