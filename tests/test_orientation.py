@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecg_model.imaging import run_pipeline
-from ecg_model.imaging.orientation import OrientationEvidence, row_structure, turn_matrix
+from ecg_model.imaging.orientation import OrientationEvidence, reads_upright, row_structure, turn_matrix
 from ecg_model.io import load_image
 
 from .conftest import encode
@@ -34,6 +34,19 @@ def test_the_rule_turns_only_on_clear_evidence():
     assert not OrientationEvidence(0.8, pulses_upright=2, pulses_turned=4).upside_down
     assert OrientationEvidence(0.3, pulses_upright=12, pulses_turned=1).pulses_stand
     assert not OrientationEvidence(0.3, pulses_upright=1, pulses_turned=0).pulses_stand
+
+
+def test_a_quarter_turn_is_kept_on_standing_pulses_even_where_the_rows_read_sideways():
+    # Measured on a held-out PTB-XL 12x1 page (seed 503, page 15) lying sideways: as it lay,
+    # rows 0.27 and no pulses; turned upright, rows -0.23 (its QRS complexes line up down the
+    # page) with 12 pulses standing. It used to be left sideways.
+    as_it_lay = OrientationEvidence(0.27)
+    assert reads_upright(OrientationEvidence(-0.23, pulses_upright=12), as_it_lay)
+    # Without pulses the rows must read clearly better than before; pulses hanging never do.
+    assert not reads_upright(OrientationEvidence(-0.23), as_it_lay)
+    assert not reads_upright(OrientationEvidence(0.30), as_it_lay)
+    assert reads_upright(OrientationEvidence(0.45), as_it_lay)
+    assert not reads_upright(OrientationEvidence(0.9, pulses_turned=5), as_it_lay)
 
 
 def test_row_structure_tells_rows_from_columns():

@@ -62,6 +62,21 @@ class OrientationEvidence:
         return self.pulses_turned >= 2 and self.pulses_turned >= 2 * self.pulses_upright + 1
 
 
+def reads_upright(after: OrientationEvidence, before: OrientationEvidence) -> bool:
+    """Whether a page read after a quarter turn (``after``) lies the right way up, given how it
+    read as it lay (``before``): no pulses hanging, and pulses standing before its rows, or else
+    rows clearly more row-like than before.
+
+    Pulses standing settle it alone: a 12x1 page's QRS complexes line up down the page (every
+    lead beats at once), and kept whole they can make its column profile the sharper one, so
+    upright it may read as sideways (-0.23 on a held-out PTB-XL page with 12 pulses standing).
+    """
+    if after.upside_down:
+        return False
+    return after.pulses_stand or (
+        not after.sideways and after.row_structure > max(0.0, before.row_structure) + SIDEWAYS_MARGIN)
+
+
 def _profile_sharpness(profile: np.ndarray) -> float:
     """Sum of squares of a profile relative to a flat one of the same ink (1.0 when flat)."""
     p = np.convolve(profile.astype(np.float64), np.ones(3) / 3.0, mode="same")

@@ -16,7 +16,7 @@ from .gate import GateResult, assess
 from .geometry import horizontal_axis_angle, resize_matrix, scale_matrix
 from .layout import LayoutResult, detect_layout
 from .grid import any_darkness, combine_pitches, darkness, estimate_pitch_xy, remove_grid
-from .orientation import (CLEAR_ROWS, SIDEWAYS_MARGIN, OrientationEvidence, pulse_counts, row_structure,
+from .orientation import (CLEAR_ROWS, OrientationEvidence, pulse_counts, reads_upright, row_structure,
                           turn_matrix)
 from .page import PageDetection, detect_page, page_size_px, rectify_homography
 from .shading import flatten_illumination
@@ -259,8 +259,7 @@ def run_pipeline(image: LoadedImage | np.ndarray, config: PipelineConfig | None 
         if after.upside_down:
             turns = 3
             turned, after = read_turned(3)
-        upright = not after.sideways and not after.upside_down and (
-            after.pulses_stand or after.row_structure > max(0.0, evidence.row_structure) + SIDEWAYS_MARGIN)
+        upright = reads_upright(after, evidence)
     # Keep a turn only where the turned page reads as upright, passes the gate and shows a
     # known layout: a turn must never be a second chance for an image the gate refused as it
     # lay (a sideways photo of a scene can pass for two rows of traces).
