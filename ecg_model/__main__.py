@@ -142,6 +142,9 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
                 turned_deg=result.turned_deg,
                 paper_corners=result.paper_corners,
                 px_per_mm=None if result.px_per_mm is None else round(result.px_per_mm, 4),
+                # The rectified image's width, which px_per_mm and crop_box refer to: 1600 for a
+                # photographed page, a narrower scan's own width (at least 1200).
+                work_width=result.work_width,
                 layout=result.layout,
                 lead_boxes={k: list(v) for k, v in result.lead_boxes.items()},
                 gate=result.gate.measures,

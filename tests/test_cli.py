@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import pytest
 
 from .conftest import ROOT
@@ -127,6 +128,9 @@ def test_preprocess_writes_stages(inputs, tmp_path):
     assert all(Path(s).exists() for s in photo["stages"])
     assert len(photo["paper_corners"]) == 4 and photo["px_per_mm"] > 3
     assert set(photo) >= {"path", "status", "message", "deskew_deg", "paper_corners", "px_per_mm", "stages", "timings_ms"}
+    # px_per_mm refers to the rectified image, whose width is given (a photo's page: 1600 px).
+    rectified = next(s for s in photo["stages"] if "rectified" in Path(s).name)
+    assert photo["work_width"] == 1600 == cv2.imread(rectified).shape[1]
     assert text["status"] == "error" and text["stages"] == []
 
 
