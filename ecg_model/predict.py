@@ -63,7 +63,7 @@ class Predictor:
                                f"this program runs version {PIPELINE_VERSION}; retrain them")
         self.pipeline_config = PipelineConfig(int(pipe["input_height"]), int(pipe["input_width"]),
                                               int(pipe.get("work_width", 1600)),
-                                              # Weights from before the key: a page narrower than
+                                              # Weights from before the key: a scan narrower than
                                               # work_width is no longer enlarged (PipelineConfig).
                                               bool(pipe.get("enlarge", False)))
         self.temperature = float(self.ckpt["temperature"])

@@ -197,8 +197,8 @@ def _retemplated_input(path: str, key: str, input_hw: tuple[int, int]) -> dict[s
 
 def _cached_job(args: tuple[str, str, str, str, tuple[int, int]]) -> dict[str, np.ndarray]:
     kind, path, key, cache_dir, input_hw = args
-    # "w": pages narrower than the working width keep their own (PipelineConfig.enlarge False);
-    # inputs cached before that rule were made from enlarged pages.
+    # "w": scans narrower than the working width keep their own (PipelineConfig.enlarge False);
+    # inputs cached before that rule were made from enlarged scans.
     cache = InputCache(cache_dir, f"p{PIPELINE_VERSION}w_{input_hw[0]}x{input_hw[1]}")
     if kind == "print":
         return cache.get_or_make(key, lambda: input_entry(path, input_hw))

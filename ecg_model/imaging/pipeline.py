@@ -25,10 +25,11 @@ from .shading import flatten_illumination
 # mm, finer than the model needs and coarse enough to stay quick.
 WORK_WIDTH = 1600
 # A scan or screenshot narrower than WORK_WIDTH is worked at its own width (enlarging adds no
-# detail, only pixels: a 1 MP scan cost 1.6 times as much at 1600 px), but not below this: 1200
-# px over 280 mm keeps the 1 mm grid lines over 4 px apart, which the grid search and removal
-# need. A photographed page is always straightened to WORK_WIDTH: its far side is foreshortened,
-# and worked at the page's mean width 3 of 80 benchmark photos lost their traces or rows.
+# detail, only pixels: a 1 MP scan's pipeline took 1.5 times as long at 1600 px), but not below
+# this: 1200 px over 280 mm keeps the 1 mm grid lines over 4 px apart, and coarser pages are
+# still enlarged to it (the pipeline's thresholds were never tuned on them). A photographed page
+# is always straightened to WORK_WIDTH: its far side is foreshortened, and worked at the
+# outline's mean width 3 of 80 benchmark photos lost their traces or rows.
 MIN_WORK_WIDTH = 1200
 PREVIEW_SCALE = 0.5
 PIPELINE_VERSION = 3
