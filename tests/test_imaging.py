@@ -370,3 +370,33 @@ def test_shipped_weights_give_the_same_risk_on_a_page_kept_at_its_own_width(risk
     r_own, r_enlarged = predictor.risk_of(own.model_input)[0], predictor.risk_of(enlarged.model_input)[0]
     assert abs(r_own - r_enlarged) < 0.02
     assert (r_own >= predictor.threshold) == (r_enlarged >= predictor.threshold) == risky
+
+
+def _twelve_rows_and_a_footer(pulses: bool) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A 12x1 trace mask at 8 px/mm (rows 14 mm apart, a pulse before each when asked) with a
+    line of footer text inside the trace area, as inked as a trace row."""
+    mask = np.zeros((1700, 2200), np.uint8)
+    bases = [150 + 112 * r for r in range(12)]
+    for b in bases:
+        if pulses:  # 10 mm up, 5 mm across, down
+            cv2.polylines(mask, [np.array([[60, b], [65, b], [65, b - 80], [105, b - 80], [105, b]])], False, 255, 2)
+        cv2.line(mask, (105, b), (2100, b), 255, 2)
+        for x in range(200, 2100, 160):  # QRS complexes
+            cv2.polylines(mask, [np.array([[x, b], [x + 6, b - 60], [x + 12, b + 15], [x + 18, b]])], False, 255, 2)
+    y = bases[-1] + 112
+    for x in range(120, 2000, 26):
+        cv2.rectangle(mask, (x, y - 14), (x + 16, y), 255, 2)
+    return mask, (20, 40, 2150, y + 40)
+
+
+def test_a_footer_row_without_a_pulse_is_dropped_from_thirteen_rows():
+    from ecg_model.imaging.layout import detect_layout, find_baselines
+
+    mask, box = _twelve_rows_and_a_footer(pulses=True)
+    assert len(find_baselines(mask, box, 8.0)) == 13  # the footer passes for a faint row
+    layout = detect_layout(mask, box, 8.0)
+    assert layout.name == "12x1" and len(layout.baselines) == 12
+    assert layout.baselines[-1] == pytest.approx(150 + 112 * 11, abs=3)
+    # Without pulses to tell them apart, thirteen rows stay unknown (and the page is refused).
+    mask, box = _twelve_rows_and_a_footer(pulses=False)
+    assert detect_layout(mask, box, 8.0).name is None

@@ -110,11 +110,36 @@ def _trace_span(mask: np.ndarray, box: tuple[int, int, int, int], px_per_mm: flo
     return x0 + int(long_runs[0][0]), x0 + int(long_runs[-1][-1])
 
 
+def _drop_end_rows_without_pulse(mask: np.ndarray, box: tuple[int, int, int, int], baselines: list[float],
+                                 px_per_mm: float) -> list[float]:
+    """A row count no layout has, where the other rows stand on calibration pulses but a row
+    at an end has none: that row is a line of header or footer text inside the trace area
+    (one as inked as a trace row passes ``_trim_weak_ends``), and goes."""
+    from .orientation import rows_with_pulse
+
+    first = _trace_span(mask, box, px_per_mm)[0]
+    pulses = rows_with_pulse(mask, baselines, first, px_per_mm)
+    rows = list(zip(baselines, pulses))
+    # The rows between the ends must mostly stand on pulses, or a missing pulse says nothing.
+    if sum(pulses) < 3 or sum(pulses) < 0.75 * len(pulses) - 1:
+        return baselines
+    while len(rows) > 3 and len(rows) not in ROWS_TO_LAYOUT:
+        if not rows[-1][1]:
+            rows.pop()
+        elif not rows[0][1]:
+            rows.pop(0)
+        else:
+            break
+    return [b for b, _ in rows] if len(rows) in ROWS_TO_LAYOUT else baselines
+
+
 def detect_layout(mask: np.ndarray, box: tuple[int, int, int, int] | None, px_per_mm: float) -> LayoutResult:
     """Count the trace rows, name the layout, and cut the trace area into lead boxes."""
     if box is None:
         return LayoutResult(None, ())
     baselines = find_baselines(mask, box, px_per_mm)
+    if len(baselines) > 3 and len(baselines) not in ROWS_TO_LAYOUT:
+        baselines = _drop_end_rows_without_pulse(mask, box, baselines, px_per_mm)
     name = ROWS_TO_LAYOUT.get(len(baselines))
     if name is None:
         return LayoutResult(None, tuple(baselines))

@@ -139,15 +139,21 @@ def _stands_pulse(mask: np.ndarray, x_left: int, x_right: int, baseline: float, 
     return False
 
 
-def _count_pulses(mask: np.ndarray, baselines: list[float], first: int, px_per_mm: float) -> int:
-    found = 0
+def rows_with_pulse(mask: np.ndarray, baselines: list[float], first: int, px_per_mm: float) -> list[bool]:
+    """For each row, whether a calibration pulse stands at its start (the traces' first column
+    is ``first``)."""
+    found = []
     for r, b in enumerate(baselines):
         room = None if r == 0 else b - baselines[r - 1]
         # Up to 25 mm before the traces start, and 14 mm into them: the traces' first column
         # can be the pulse's own (joined to the trace) or its foot's, 2-3 mm before its rise.
-        if _stands_pulse(mask, int(first - 25 * px_per_mm), int(first + 14 * px_per_mm), b, px_per_mm, room):
-            found += 1
+        found.append(_stands_pulse(mask, int(first - 25 * px_per_mm), int(first + 14 * px_per_mm), b, px_per_mm,
+                                   room))
     return found
+
+
+def _count_pulses(mask: np.ndarray, baselines: list[float], first: int, px_per_mm: float) -> int:
+    return sum(rows_with_pulse(mask, baselines, first, px_per_mm))
 
 
 def pulse_counts(mask: np.ndarray, baselines: tuple[float, ...], span: tuple[int, int] | None,
