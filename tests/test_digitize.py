@@ -144,6 +144,12 @@ def test_pulse_gives_zero_line_and_gain():
     assert pulse.zero_y == pytest.approx(base, abs=1.0)
     assert pulse.gain_mm_per_mv(ppm) == pytest.approx(10.0, abs=0.3)
     assert find_pulse(np.zeros_like(mask), 0, 120, base, ppm) is None
+    # A QRS stroke of the trace joined to the pulse reaches the plateau's height further right:
+    # the plateau is still the pulse's own top (its sides at 40 and 70).
+    cv2.polylines(mask, [np.array([[90, base], [100, base - 62], [106, base + 10], [112, base]], np.int32)],
+                  False, 255, 2)
+    pulse = find_pulse(mask, 0, 120, base + 2, ppm)
+    assert pulse is not None and pulse.x0 == pytest.approx(40, abs=2) and pulse.x1 == pytest.approx(70, abs=2)
 
 
 def test_gain_snaps_only_to_clear_standard_values():
@@ -412,3 +418,23 @@ def test_digitize_folder_in_worker_processes_matches_one_at_a_time(tmp_path, cap
     assert sorted(p.name for p in out2.iterdir()) == sorted(p.name for p in out1.iterdir())
     for f in out1.glob("*.csv"):
         assert (out2 / f.name).read_bytes() == f.read_bytes()
+
+
+@pytest.mark.parametrize("layout", ["3x4+1", "6x2"])
+def test_a_page_whose_grid_was_not_found_is_measured_on_its_calibration_pulses(layout):
+    from ecg_model.digitize import read_page
+
+    printout, signals, _ = example_printout(True, seed=4, layout=layout)
+    page = read_page(printout.rgb)
+    no_grid = dataclasses.replace(page, px_per_mm=None, px_per_mm_x=None)  # as in a blurred photo
+    dig = digitize(no_grid)
+    # 10 mm pulses, 0.2 s wide: 8.075 (3x4+1) and 8.100 (6x2) px per mm against the grid's 8.081.
+    assert dig.px_per_mm == pytest.approx(page.px_per_mm, rel=0.005)
+    assert any("measured on the calibration pulses" in f for f in dig.flags)
+    # The lead-change marks still set each row's clock: 24.0 and 22.1 dB median (grid: 23.9, 21.3).
+    assert np.median(list(snr_per_lead(signals, dig.matrix(), layout).values())) > 18.0
+    # Without pulses there is nothing to measure by: refused, with the reason.
+    bare = page.ink_mask.copy()
+    bare[:, :page.trace_span[0] + int(8 * page.px_per_mm)] = 0
+    with pytest.raises(ECGImageError, match="no ECG grid"):
+        digitize(dataclasses.replace(no_grid, ink_mask=bare))

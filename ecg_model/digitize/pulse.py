@@ -89,6 +89,10 @@ def find_pulse(mask: np.ndarray, x_left: int, x_right: int, baseline: float, px_
         cols = np.nonzero(region[a:b + 1].any(axis=0))[0]
         if cols.size == 0:
             continue
+        # The plateau is the longest run of inked columns at its height (a QRS stroke of the
+        # trace joined to the pulse can cross that height further right).
+        runs = np.split(cols, np.nonzero(np.diff(cols) > 2)[0] + 1)
+        cols = max(runs, key=len)
         # The sides: columns inked over most of the way from plateau to foot.
         lo, hi = int(clusters[k][1]) + 1, int(clusters[foot][0])
         if hi <= lo:

@@ -7,6 +7,7 @@ sits in which part of which row, and each lead's samples cover its own time span
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,48 @@ def _snap_gain(pulse_gain_mm: float) -> float | None:
         if abs(pulse_gain_mm / g - 1.0) <= 0.08:
             return g
     return None
+
+
+# A page is about this many millimetres across (A4 297, US Letter 279): enough to size the
+# search for pulses on a page whose grid was not found.
+_PAGE_MM = 280.0
+# The calibration pulse is 0.2 s wide, 5 mm at 25 mm/s, on every printer seen.
+_PULSE_WIDTH_MM = 5.0
+
+
+def _scale_from_pulses(result: PipelineResult) -> tuple[float, float, int] | None:
+    """(px per mm, gain in mm/mV, the pulses' right edge) from the calibration pulses, for a
+    page whose grid was not
+    found (a blurred photo's faint grid): 1 mV tall and 0.2 s wide, so their height over width
+    tells the gain (2 at 10 mm/mV, 1 at 5, 4 at 20) and their height then the millimetre.
+
+    Needs three pulses or more within 3 % of their median height; None otherwise.
+    """
+    if result.trace_span is None or len(result.baselines) < 3:
+        return None
+    guess = result.work_width / _PAGE_MM
+    baselines = list(result.baselines)
+    # Up to 25 mm before the traces start and 8 mm into them: a pulse joined to its trace
+    # counts as the trace's start.
+    first = result.trace_span[0]
+    pulses = [find_pulse(result.ink_mask, int(first - 25 * guess), int(first + 8 * guess), b, guess,
+                         room_above=None if r == 0 else b - baselines[r - 1])
+              for r, b in enumerate(baselines)]
+    found = [p for p in pulses if p is not None]
+    if len(found) < 3:
+        return None
+    height = float(np.median([p.height_px for p in found]))
+    agree = [p for p in found if abs(p.height_px / height - 1.0) <= 0.03]
+    if len(agree) < 3:
+        return None
+    # The plateau's inked columns span the pulse and one pen width; the ratio only has to
+    # tell 1, 2 and 4 apart.
+    width = float(np.median([p.x1 - p.x0 + 1 for p in agree]))
+    ratio = height / max(width, 1.0)
+    gain = min((5.0, 10.0, 20.0), key=lambda g: abs(np.log(ratio / (g / _PULSE_WIDTH_MM))))
+    if abs(np.log(ratio / (gain / _PULSE_WIDTH_MM))) > np.log(1.35):
+        return None
+    return height / gain, gain, int(np.median([p.x1 for p in agree]))
 
 
 def _row_ends(soft: np.ndarray, last: int, baselines: list[float], pitch: float,
@@ -457,9 +500,18 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     t0 = time.perf_counter()
     if not result.gate.ok:
         raise ECGImageError("cannot digitise this image: " + result.gate.message, kind="rejected")
+    scale_note = None
     if result.px_per_mm is None:
-        raise ECGImageError("cannot digitise this image: no ECG grid was found to measure millimetres "
-                            "and seconds by", kind="rejected")
+        scale = _scale_from_pulses(result) if result.layout is not None else None
+        if scale is None:
+            raise ECGImageError("cannot digitise this image: no ECG grid was found to measure millimetres "
+                                "and seconds by", kind="rejected")
+        scale_note = (f"no ECG grid found: millimetres and seconds measured on the calibration pulses "
+                      f"({scale[1]:g} mm/mV, 0.2 s wide); less precise than a grid")
+        # The traces start after the pulses (the span found without a scale may hold them).
+        first, last = result.trace_span or (0, 0)
+        result = dataclasses.replace(result, px_per_mm=scale[0], px_per_mm_x=None,
+                                     trace_span=(max(first, scale[2] + 1), last))
     if result.layout is None or result.trace_span is None or not result.baselines:
         raise ECGImageError("cannot digitise this image: the arrangement of the leads was not recognised "
                             f"(found {len(result.baselines)} trace rows; known layouts have 3, 4, 6 or 12)",
@@ -498,7 +550,7 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
     row_time, marks_read, clock_ms = set_clocks(
         row_time, [len(row) for row in rows], baselines, result.ink_faint, ppm, line_px, duration, x_ends,
         PAPER_SPEED_MM_S * ppm_t, shared=not photo)
-    flags: list[str] = list(result.notes)
+    flags: list[str] = list(result.notes) + ([scale_note] if scale_note else [])
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
 
