@@ -141,46 +141,48 @@ def _snap_gain(pulse_gain_mm: float) -> float | None:
     return None
 
 
-# A page is about this many millimetres across (A4 297, US Letter 279): enough to size the
-# search for pulses on a page whose grid was not found.
-_PAGE_MM = 280.0
-# The calibration pulse is 0.2 s wide, 5 mm at 25 mm/s, on every printer seen.
-_PULSE_WIDTH_MM = 5.0
+# A printed page is A4 (297 mm) or US Letter (279 mm) across: a prior for the millimetre on a
+# page whose grid was not found, good to about 6 % on a page seen whole.
+_PAGE_MM = 288.0
 
 
 def _scale_from_pulses(result: PipelineResult) -> tuple[float, float, int] | None:
     """(px per mm, gain in mm/mV, the pulses' right edge) from the calibration pulses, for a
-    page whose grid was not
-    found (a blurred photo's faint grid): 1 mV tall and 0.2 s wide, so their height over width
-    tells the gain (2 at 10 mm/mV, 1 at 5, 4 at 20) and their height then the millimetre.
+    page whose grid was not found (a blurred photo's faint grid).
 
-    Needs three pulses or more within 3 % of their median height; None otherwise.
+    A pulse is 1 mV tall: 10 mm at the usual gain, 5 or 20 mm at half or double. Which of the
+    three is the one that puts the page's width near a printed page's (A4 or US Letter), taken
+    within 25 %: the three lie a factor of two apart. The pulse's width cannot tell them apart
+    (0.2 s on `synth`'s pages, 0.1 s on the Mendeley printer's). Needs three pulses or more
+    within 3 % of their median height; None otherwise.
     """
     if result.trace_span is None or len(result.baselines) < 3:
         return None
     guess = result.work_width / _PAGE_MM
     baselines = list(result.baselines)
-    # Up to 25 mm before the traces start and 8 mm into them: a pulse joined to its trace
-    # counts as the trace's start.
     first = result.trace_span[0]
-    pulses = [find_pulse(result.ink_mask, int(first - 25 * guess), int(first + 8 * guess), b, guess,
-                         room_above=None if r == 0 else b - baselines[r - 1])
-              for r, b in enumerate(baselines)]
-    found = [p for p in pulses if p is not None]
+    found: list[Pulse] = []
+    # Before the traces start, as where the grid gave the scale; failing that, 8 mm into them
+    # as well: a pulse joined to its trace (a bold pen) counts as the trace's start. Not both
+    # at once: the trace's own baseline can then pass for the pulse's foot (a Mendeley page's
+    # pulses read 8.4 instead of 9.9 mm).
+    for reach in (-0.2, 8.0):
+        pulses = [find_pulse(result.ink_mask, int(first - 25 * guess), int(first + reach * guess), b, guess,
+                             room_above=None if r == 0 else b - baselines[r - 1])
+                  for r, b in enumerate(baselines)]
+        found = [p for p in pulses if p is not None]
+        if len(found) >= 3:
+            break
     if len(found) < 3:
         return None
     height = float(np.median([p.height_px for p in found]))
     agree = [p for p in found if abs(p.height_px / height - 1.0) <= 0.03]
     if len(agree) < 3:
         return None
-    # The plateau's inked columns span the pulse and one pen width; the ratio only has to
-    # tell 1, 2 and 4 apart.
-    width = float(np.median([p.x1 - p.x0 + 1 for p in agree]))
-    ratio = height / max(width, 1.0)
-    gain = min((5.0, 10.0, 20.0), key=lambda g: abs(np.log(ratio / (g / _PULSE_WIDTH_MM))))
-    if abs(np.log(ratio / (gain / _PULSE_WIDTH_MM))) > np.log(1.35):
-        return None
-    return height / gain, gain, int(np.median([p.x1 for p in agree]))
+    for gain in (10.0, 5.0, 20.0):
+        if 0.8 <= (height / gain) / guess <= 1.25:
+            return height / gain, gain, int(np.median([p.x1 for p in agree]))
+    return None
 
 
 def _row_ends(soft: np.ndarray, last: int, baselines: list[float], pitch: float,
@@ -507,7 +509,8 @@ def digitize(result: PipelineResult, fs: int = FS) -> Digitization:
             raise ECGImageError("cannot digitise this image: no ECG grid was found to measure millimetres "
                                 "and seconds by", kind="rejected")
         scale_note = (f"no ECG grid found: millimetres and seconds measured on the calibration pulses "
-                      f"({scale[1]:g} mm/mV, 0.2 s wide); less precise than a grid")
+                      f"(taken as {scale[1]:g} mm/mV, the gain that fits a printed page's width); less "
+                      f"precise than a grid")
         # The traces start after the pulses (the span found without a scale may hold them).
         first, last = result.trace_span or (0, 0)
         result = dataclasses.replace(result, px_per_mm=scale[0], px_per_mm_x=None,
