@@ -141,6 +141,14 @@ def _snap_gain(pulse_gain_mm: float) -> float | None:
     return None
 
 
+def _row_pulses(mask: np.ndarray, baselines: list[float], x_left: float, x_right: float,
+                ppm: float) -> list[Pulse | None]:
+    """Each row's calibration pulse between columns ``x_left:x_right`` (None where none), each
+    looked for below the row above."""
+    return [find_pulse(mask, int(x_left), int(x_right), b, ppm, room_above=None if r == 0 else b - baselines[r - 1])
+            for r, b in enumerate(baselines)]
+
+
 # A printed page is A4 (297 mm) or US Letter (279 mm) across: a prior for the millimetre on a
 # page whose grid was not found, good to about 6 % on a page seen whole.
 _PAGE_MM = 288.0
@@ -167,9 +175,7 @@ def _scale_from_pulses(result: PipelineResult) -> tuple[float, float, int] | Non
     # at once: the trace's own baseline can then pass for the pulse's foot (a Mendeley page's
     # pulses read 8.4 instead of 9.9 mm).
     for reach in (-0.2, 8.0):
-        pulses = [find_pulse(result.ink_mask, int(first - 25 * guess), int(first + reach * guess), b, guess,
-                             room_above=None if r == 0 else b - baselines[r - 1])
-                  for r, b in enumerate(baselines)]
+        pulses = _row_pulses(result.ink_mask, baselines, first - 25 * guess, first + reach * guess, guess)
         found = [p for p in pulses if p is not None]
         if len(found) >= 3:
             break
@@ -461,10 +467,7 @@ def _calibration(mask: np.ndarray, baselines: list[float], x_start: float, ppm: 
                  flags: list[str]) -> tuple[list[Pulse | None], float]:
     """Each row's calibration pulse (None where not found or not trusted) and the gain in
     mm/mV; what was assumed is added to ``flags``."""
-    pulses: list[Pulse | None] = [
-        find_pulse(mask, int(x_start - 25 * ppm), int(x_start - 0.2 * ppm), b, ppm,
-                   room_above=None if r == 0 else b - baselines[r - 1])
-        for r, b in enumerate(baselines)]
+    pulses = _row_pulses(mask, baselines, x_start - 25 * ppm, x_start - 0.2 * ppm, ppm)
     gains = [p.gain_mm_per_mv(ppm) for p in pulses if p is not None]
     gain = _snap_gain(float(np.median(gains))) if gains else None
     if gain is None:
