@@ -59,12 +59,19 @@ def test_every_layout_and_grid_colour(layout, grid):
     assert np.linalg.norm(np.median(non_paper, axis=0) - minor) < 60
 
 
-def test_einthoven_relations_hold():
-    sig = synthesize(WaveformParams(seed=2, territory="inferior", st_elevation_mv=0.3, q_waves=True))
-    i, ii, iii = (sig[:, LEADS.index(n)] for n in ("I", "II", "III"))
+@pytest.mark.parametrize("noisy", [False, True])
+def test_einthoven_relations_hold(noisy):
+    # Noise too (baseline wander, mains hum, muscle) enters where the electrodes are, before
+    # the machine derives the other limb leads: added to all twelve it broke the laws.
+    noise = dict(baseline_wander_mv=0.1, mains_hum_mv=0.02, muscle_noise_mv=0.02) if noisy else {}
+    sig = synthesize(WaveformParams(seed=2, territory="inferior", st_elevation_mv=0.3, q_waves=True, **noise))
+    i, ii, iii, avr, avl, avf = (sig[:, LEADS.index(n)] for n in ("I", "II", "III", "aVR", "aVL", "aVF"))
     assert np.allclose(iii, ii - i, atol=1e-5)
-    avr = sig[:, LEADS.index("aVR")]
     assert np.allclose(avr, -(i + ii) / 2, atol=1e-5)
+    assert np.allclose(avl, i - ii / 2, atol=1e-5) and np.allclose(avf, ii - i / 2, atol=1e-5)
+    if noisy:
+        assert np.std(i - synthesize(WaveformParams(seed=2, territory="inferior", st_elevation_mv=0.3,
+                                                    q_waves=True))[:, 0]) > 0.01
 
 
 def _trace_y(mask: np.ndarray, x: float, box: list[float]) -> float:

@@ -153,10 +153,15 @@ def synthesize(params: WaveformParams) -> np.ndarray:
                 beat = beat + st * plateau
             sig[window] += beat
         independent[name] = sig
+    # Noise enters where the electrodes are: on the recorded leads, before the machine derives
+    # III, aVR, aVL and aVF from I and II (noise added to all twelve broke Einthoven's law, which
+    # no real recording does and which the digitiser relies on).
+    noise = _noise(params, t, rng)
+    for name in INDEPENDENT:
+        independent[name] = independent[name] + noise[:, LEADS.index(name)]
     limbs = derive_limb_leads(independent["I"], independent["II"])
     leads = {**independent, **limbs}
     out = np.stack([leads[name] for name in LEADS], axis=1)
-    out += _noise(params, t, rng)
     return out.astype(np.float32)
 
 
