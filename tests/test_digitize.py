@@ -15,17 +15,18 @@ import pytest
 
 from ecg_model.__main__ import main
 from ecg_model.digitize import (DIGITIZE_WIDTH, DIGITIZE_WIDTH_LARGE, FS, digitize, digitize_image, digitize_width,
-                                measure_st)
+                                measure_st, read_page)
 from ecg_model.digitize.accuracy import printed_truth, snr_db, snr_per_lead
+from ecg_model.digitize.limb import LIMB_LEADS, reconcile
 from ecg_model.digitize.export import csv_text, record_name, write_wfdb
 from ecg_model.digitize.pulse import find_pulse
 from ecg_model.digitize.separators import _consistent, anchored_time, find_separator, pool_offsets, separator_offsets
 from ecg_model.digitize.signals import _beyond_cut, _snap_gain
-from ecg_model.digitize.trace import _extreme_filter, follow_trace, pen_width, side_width
+from ecg_model.digitize.trace import _pen_filter, follow_trace, pen_width, side_width
 from ecg_model.errors import ECGImageError
 from ecg_model.imaging import run_pipeline
 from ecg_model.io import from_array, load_image
-from ecg_model.layouts import LEADS
+from ecg_model.layouts import LAYOUTS, LEADS, box_name
 from ecg_model.synth.generate import SynthOptions, example_printout, make_sample
 from ecg_model.synth.waveform import WaveformParams, synthesize
 
@@ -131,6 +132,91 @@ def test_phone_photo_digitises_with_a_usable_signal():
     assert len(ok) >= 10 and np.mean(ok) >= 0.6
 
 
+def test_limb_leads_are_fitted_together_by_einthovens_law():
+    rng = np.random.default_rng(7)
+    sig = synthesize(WaveformParams(heart_rate=70.0, seed=3))
+    truth = {lead: sig[:, LEADS.index(lead)].astype(np.float64) for lead in LIMB_LEADS}
+    n = sig.shape[0]
+    # Six prints of the whole strip (12x1), each read with its own smooth error.
+    read = [truth[lead] + np.convolve(rng.normal(0, 0.05, n), np.ones(9) / 3, "same") for lead in LIMB_LEADS]
+    fitted, mismatch = reconcile(read, [0] * 6, list(LIMB_LEADS), n)
+    gain = [snr_db(truth[lead], f) - snr_db(truth[lead], r) for lead, f, r in zip(LIMB_LEADS, fitted, read)]
+    # Six readings of two signals: the independent errors shrink to about a third in power.
+    assert np.mean(gain) > 3.0 and min(gain) > 1.0, gain
+    assert not any(mismatch)
+    # A print that followed the wrong trace is flagged, and pulls the others less than it is off.
+    read[2] = -read[2]
+    fitted, mismatch = reconcile(read, [0] * 6, list(LIMB_LEADS), n)
+    assert mismatch[2] and sum(mismatch) <= 2
+    # Where only two different leads are printed nothing is over-determined: they stand as read;
+    # a lead printed twice (a rhythm strip) alone is the mean of its two prints; unread samples
+    # stay unread.
+    half = n // 2
+    i_part = read[0][:half].copy()
+    i_part[10:20] = np.nan
+    two, _ = reconcile([i_part, read[1][:half]], [0, 0], ["I", "II"], n)
+    assert np.array_equal(two[0], i_part, equal_nan=True) and np.array_equal(two[1], read[1][:half])
+    twice, _ = reconcile([read[1][:half], truth["II"]], [0, 0], ["II", "II"], n)
+    assert np.allclose(twice[0], (read[1][:half] + truth["II"][:half]) / 2)
+    assert np.allclose(twice[1][:half], twice[0]) and np.array_equal(twice[1][half:], truth["II"][half:])
+
+
+def test_photos_limb_leads_are_reconciled_and_flat_pages_read_as_printed(risky_page):
+    _, _, dig = risky_page
+    assert not dig.limb_leads_reconciled and dig.to_json()["limb_leads_reconciled"] is False
+    sample = make_sample(11, 1, True, SynthOptions(photo=True, layouts=["3x4+1"]))
+    page = read_page(load_image(sample.encoded))
+    fitted, raw = digitize(page), digitize(page, reconcile_limb_leads=False)
+    assert fitted.limb_leads_reconciled and not raw.limb_leads_reconciled
+    snr_fit = snr_per_lead(sample.signals_mv, fitted.matrix(), "3x4+1")
+    snr_raw = snr_per_lead(sample.signals_mv, raw.matrix(), "3x4+1")
+    assert np.mean([snr_fit[k] for k in LIMB_LEADS]) > np.mean([snr_raw[k] for k in LIMB_LEADS])
+    assert all(snr_fit[k] == snr_raw[k] for k in LEADS if k not in LIMB_LEADS)
+
+
+def _photo_row_end_errors(seed: int, blur: float, layout: str) -> np.ndarray:
+    """Where each row of a photographed page was read to end, against the truth, in samples."""
+    from ecg_model.digitize.signals import PAPER_SPEED_MM_S, _strip_span, _with_faint_strokes
+    from ecg_model.synth.generate import photograph, random_style
+    from ecg_model.synth.paper import render_printout
+    from ecg_model.synth.photo import random_photo_params
+    from ecg_model.synth.sources import draw_recording
+
+    rng = np.random.default_rng(seed)
+    rec = draw_recording("sim", rng, False, None)
+    printout = render_printout(rec.signals_mv, rec.fs, random_style(rng, SynthOptions(photo=True, layouts=[layout]),
+                                                                  rec.heart_rate))
+    params = dataclasses.replace(random_photo_params(rng, (1600, 1200)), blur_sigma_px=blur, motion_blur_px=0.0,
+                                 curl=0.0, crease=0.0, jpeg_quality=80)
+    sample = photograph(printout, rec.signals_mv, params, {**printout.truth(), "label": rec.label})
+    page = read_page(load_image(sample.encoded))
+    ppm = float(page.px_per_mm)
+    x0, y0, x1, y1 = page.crop_box
+    mask, _ = _with_faint_strokes(page.ink_mask, page.ink_faint, page.crop_box)
+    soft_px = pen_width(page.ink_mask[y0:y1, x0:x1], page.ink_soft[y0:y1, x0:x1])
+    _, x_ends, _ = _strip_span(page, ppm, soft_px, FS, float(np.median(np.diff(page.baselines))), True,
+                               pen_width(mask[y0:y1, x0:x1]))
+    truth = sample.truth
+    to_work = np.linalg.inv(page.work_to_input) @ np.array(truth["homography"])
+    errors = []
+    for r, row in enumerate(LAYOUTS[layout]):
+        name = box_name(layout, r, row[-1])
+        name = name if name in truth["lead_boxes"] else row[-1]
+        end = to_work @ np.array([truth["lead_boxes"][name][2], truth["baselines"][name], 1.0])
+        errors.append((x_ends[r] - end[0] / end[2]) / (PAPER_SPEED_MM_S * ppm / FS))
+    return np.array(errors)
+
+
+def test_a_blurred_photos_rows_are_read_to_end_where_they_do():
+    # A row's end is a photo's clock (a sample is 0.4 px here). The flat pages' model of how far
+    # the ink ramp reaches past the last sample read these a median 1.05 samples early (median
+    # error 1.44 samples); the photo model (``_photo_end_reach``) -0.08 (1.08).
+    errors = np.concatenate([_photo_row_end_errors(seed, blur, "3x4+1" if seed % 2 else "6x2")
+                             for seed in range(4, 10) for blur in (0.5, 1.0)])
+    assert abs(np.median(errors)) < 0.5, np.median(errors)
+    assert np.median(np.abs(errors)) < 1.3, np.median(np.abs(errors))
+
+
 # ----------------------------------------------------------------------------- parts
 
 def test_pulse_gives_zero_line_and_gain():
@@ -180,11 +266,32 @@ def test_envelope_filter_takes_a_fractional_reach():
     fine = np.linspace(0, 59, 59 * 400 + 1)
     curve = np.interp(fine, np.arange(60), v)
     for r in (0.0, 0.4, 1.0, 1.375, 2.6):
-        got = _extreme_filter(v, r, np.min, np.minimum)
+        got = _pen_filter(v, r, 0.0, erode=True)
         want = [curve[(fine >= max(0, x - r) - 1e-9) & (fine <= min(59, x + r) + 1e-9)].min() for x in range(60)]
         assert np.allclose(got, want, atol=1e-9), r
-    assert np.allclose(_extreme_filter(v, 1.5, np.max, np.maximum)[10],
+    assert np.allclose(_pen_filter(v, 1.5, 0.0, erode=False)[10],
                        max(v[9:12].max(), (v[8] + v[9]) / 2, (v[11] + v[12]) / 2))
+
+
+def test_narrow_wave_tips_are_read_at_their_height_through_a_round_pen():
+    # Gaussian R and S waves 3-5 samples wide drawn at 2.46 samples per column with a round,
+    # anti-aliased pen 9 px thick (as synth and most printers draw): the pen's edge rises less
+    # far above the curve the further sideways it is, so taking its whole radius off at every
+    # offset (a flat pen) read each tip 2.8 px short.
+    h, w, base = 300, 600, 200.0
+    t = np.arange(0, w * 2.46) / 2.46
+    ys = np.full(t.size, base)
+    waves = [(100, 80, 4.0), (220, 60, 3.0), (340, 100, 5.0), (460, -70, 4.0)]
+    for c, amp, width in waves:
+        ys -= amp * np.exp(-0.5 * ((t - c) / width) ** 2)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.polylines(mask, [np.round(np.stack([t, ys], 1) * 16).astype(np.int32)], False, 255, 9, cv2.LINE_AA, 4)
+    mask = np.where(mask >= 128, 255, 0).astype(np.uint8)
+    tr = follow_trace(mask, 0, w, 0, h, base, 8.0, pen_width(mask))
+    for c, amp, _ in waves:
+        seg = tr.y[c - 6:c + 7]
+        tip = np.nanmin(seg) if amp > 0 else np.nanmax(seg)
+        assert tip == pytest.approx(base - amp, abs=1.2), (c, tip)
 
 
 def test_side_width_is_the_steep_strokes_width_across():
