@@ -475,6 +475,15 @@ def test_separators_reset_a_clock_that_runs_one_percent_fast():
     fixed = anchored_time(grid_clock, offsets, x_end, px_per_s)
     span = (xs >= np.interp(0.0, true_clock, xs)) & (xs <= x_end)
     assert np.max(np.abs(fixed - true_clock)[span]) < 0.5 / FS
+    # One mark and the strip's end cannot tell a stretch from the mark's own reading error:
+    # before the mark its offset holds where the grid set the scale; where the calibration
+    # pulses did (no grid), the slope from the mark to the end carries on.
+    one = separator_offsets(grid_clock, marks[1:2])
+    held = anchored_time(grid_clock, one, x_end, px_per_s)
+    before = xs < marks[1][0]
+    assert np.allclose((held - grid_clock)[before], one[0][1])
+    sloped = anchored_time(grid_clock, one, x_end, px_per_s, grid_scale=False)
+    assert np.max(np.abs(sloped - true_clock)[span]) < 0.5 / FS
     # A mark that would stretch time by 5 % is a misreading: the clock is left alone.
     far = [(marks[0][0] + 0.05 * px_per_s * 7.5, 2.5)]
     assert anchored_time(grid_clock, separator_offsets(grid_clock, far), x_end, px_per_s) is grid_clock

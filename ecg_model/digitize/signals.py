@@ -588,7 +588,7 @@ def digitize(result: PipelineResult, fs: int = FS, reconcile_limb_leads: bool | 
     # The lead-change marks, where printed, set each row's clock (see separators.py).
     row_time, marks_read, clock_ms = set_clocks(
         row_time, [len(row) for row in rows], baselines, result.ink_faint, ppm, line_px, duration, x_ends,
-        PAPER_SPEED_MM_S * ppm_t, shared=not photo)
+        PAPER_SPEED_MM_S * ppm_t, shared=not photo, grid_scale=scale_note is None)
     flags: list[str] = list(result.notes) + ([scale_note] if scale_note else [])
     if duration != round(duration):
         flags.append(f"strip of {duration:.2f} s is not a whole number of seconds; time zero may be off")
