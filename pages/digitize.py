@@ -125,6 +125,10 @@ if anchored:
                f"{len(dig.rows)} rows (they moved the strip's start by up to {shift:+.0f} ms).")
 else:
     st.caption("Time axis: the grid and the strip's end (no lead-change marks were read).")
+if dig.limb_leads_reconciled:
+    st.caption("Limb leads (I, II, III, aVR, aVL, aVF): fitted together from all their prints by Einthoven's and "
+               "Goldberger's laws, which average out each print's reading errors in a photo; 'limb_mismatch' "
+               "marks a print that disagreed with the others.")
 for note in dig.flags:
     st.warning(note)
 

@@ -76,6 +76,16 @@ def test_digitise_page_reads_the_risky_sample_and_marks_inferior_st_elevation():
     labels = [d.proto.label for d in at.get("download_button")]
     assert any("CSV" in label for label in labels) and any("WFDB" in label for label in labels)
     assert any("not a medical device" in c.value for c in at.caption)
+    # A flat page keeps each limb-lead print as read; a photo's are fitted together, and the page says so.
+    assert not any("Einthoven" in c.value for c in at.caption)
+    at.switch_page("pages/analyze.py")
+    at.run()
+    at.button(key="sample-synthetic_photo_risky.jpg").click()
+    at.run()
+    at.switch_page("pages/digitize.py")
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("Einthoven" in c.value for c in at.caption)
 
 
 def test_synthetic_page_draws_and_analyzes():

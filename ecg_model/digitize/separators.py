@@ -158,7 +158,7 @@ def anchored_time(row_time: np.ndarray, offsets: list[tuple[float, float]], x_en
     stretched evenly), and holds the first anchor's offset where there are two and the grid set
     the scale (``grid_scale``): one mark cannot tell a stretch from its own reading error
     (carrying on with the one stretch's slope doubled that error at the strip's start; holding
-    it raised the median SNR of each of fourteen tuning sets, flat and photographed, by 0.1-0.5
+    it raised the median SNR of each of fourteen tuning sets, flat and photographed, by 0.02-0.5
     dB). Where the calibration pulses set the scale (no grid found), that slope is kept: it
     corrects their coarser scale.
     Returns ``row_time`` itself (unchanged) when an
