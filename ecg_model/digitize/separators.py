@@ -160,10 +160,9 @@ def anchored_time(row_time: np.ndarray, offsets: list[tuple[float, float]], x_en
     (carrying on with the one stretch's slope doubled that error at the strip's start; holding
     it raised the median SNR of each of fourteen tuning sets, flat and photographed, by 0.02-0.5
     dB). Where the calibration pulses set the scale (no grid found), that slope is kept: it
-    corrects their coarser scale.
-    Returns ``row_time`` itself (unchanged) when an
-    anchor would stretch time by more than 3 % against the grid (a separator misread, or none
-    printed where one was looked for).
+    corrects their coarser scale. Returns ``row_time`` itself (unchanged) when an anchor would
+    stretch time by more than 3 % against the grid (a separator misread, or none printed where
+    one was looked for).
     """
     if not offsets:
         return row_time

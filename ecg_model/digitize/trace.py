@@ -11,6 +11,7 @@ waves narrower than the pen, an estimate from the pen's envelope (``_narrow_wave
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from ..imaging.strokes import pen_width, side_width
