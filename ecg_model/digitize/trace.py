@@ -143,8 +143,9 @@ def _pen_filter(v: np.ndarray, reach: float, lift: float, erode: bool, roundness
     With ``lift`` 0 this is the running min or max over [x - reach, x + reach]. A round pen's
     edge rises less far above the curve the further sideways it is: the flat model took the
     whole radius off at every offset and read thick pens' narrow R tips short by most of it.
-    The offsets are taken every quarter column (the ellipse's lowest point against the curve
-    may lie between columns) and at the reach's ends: rounded to whole columns, the pen's reach
+    The offsets are taken every quarter column for a round pen (the ellipse's lowest point
+    against the curve may lie between columns), every column for a flat one, and at the reach's
+    ends: rounded to whole columns, the pen's reach
     was undone by up to half a column too much or too little, which moved every flank of a
     narrow QRS sideways by as much (-7 dB on some pages at 2400 px).
     """
@@ -155,7 +156,10 @@ def _pen_filter(v: np.ndarray, reach: float, lift: float, erode: bool, roundness
     out = v + sign * lift
     if reach <= 0:
         return out
-    for u in np.append(np.arange(0.25, reach, 0.25), reach):
+    # A flat pen's extreme over a piecewise linear curve lies on a column or at the reach's ends;
+    # a round one's may lie between columns.
+    step = 0.25 if roundness > 0 and lift > 0 else 1.0
+    for u in np.append(np.arange(step, reach, step), reach):
         g = lift * (roundness * np.sqrt(max(0.0, 1.0 - (u / reach) ** 2)) + 1.0 - roundness)
         if u == int(u):  # a whole column: a shift, no interpolation
             k = min(int(u), n)
